@@ -1,0 +1,1 @@
+"""controlnet package (see ../shared/ARCHITECTURE.md)."""

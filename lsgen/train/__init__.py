@@ -1,0 +1,1 @@
+"""Training utilities written once for every model: optimizer steps, EMA, schedules, MPI, loop."""

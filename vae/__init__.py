@@ -1,0 +1,1 @@
+"""vae package (see ../shared/ARCHITECTURE.md)."""
