@@ -1,0 +1,80 @@
+"""Shared command-line plumbing: common flags, config loading, one-line errors.
+
+Every script is `parse -> load config -> call one function`, wrapped in `run_cli` so that bad
+input (data, config, checkpoint) prints `error: <one line>` on stderr and exits with status 2.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any, Callable
+
+from lsgen.config import ConfigError, apply_overrides, build_sections, read_json
+
+EXPECTED_ERRORS: tuple[type[BaseException], ...] = (ConfigError, ValueError, FileNotFoundError,
+                                                     FileExistsError, RuntimeError, OSError)
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """'512x384' -> (512, 384) as (width, height); argparse type with a one-line error."""
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size must look like 512x384 (WxH), got {text!r}") from None
+    if width < 8 or height < 8:
+        raise argparse.ArgumentTypeError(f"size must be at least 8x8, got {text!r}")
+    return width, height
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text}")
+    return value
+
+
+def add_training_args(parser: argparse.ArgumentParser, default_config: str) -> None:
+    """Flags every trainer shares; direct flags override the config file's values."""
+    parser.add_argument("--config", default=default_config, help="JSON config (default: %(default)s)")
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="config overrides, e.g. --set model.base_channels=32 train.seed=1")
+    parser.add_argument("--data", help="dataset root (contest 2022/2023 layout); overrides data.root")
+    parser.add_argument("--out", required=True, help="run directory (checkpoints, logs, previews)")
+    parser.add_argument("--steps", type=positive_int, help="optimizer updates (train.steps)")
+    parser.add_argument("--batch-size", type=positive_int, help="global micro-batch (train.batch_size)")
+    parser.add_argument("--grad-accum", type=positive_int, help="micro-batches per update (train.grad_accum)")
+    parser.add_argument("--lr", type=float, help="peak learning rate (optim.lr)")
+    parser.add_argument("--resume", action="store_true", help="continue from the run directory's latest checkpoint")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="default: %(default)s")
+    parser.add_argument("--precision", choices=("fp32", "fp16", "bf16"), help="train.precision (fp16/bf16: GPU only)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
+
+
+DIRECT_FLAGS = {"data": "data.root", "steps": "train.steps", "batch_size": "train.batch_size",
+                "grad_accum": "train.grad_accum", "lr": "optim.lr", "precision": "train.precision"}
+
+
+def resolve_config(args: argparse.Namespace, sections: dict[str, type]) -> dict[str, Any]:
+    """Config file + --set overrides + direct flags -> {section: dataclass}."""
+    raw = read_json(args.config) if args.config else {}
+    overrides = list(args.set)
+    for attr, key in DIRECT_FLAGS.items():
+        value = getattr(args, attr, None)
+        if value is not None and key.split(".")[0] in sections:
+            overrides.append(f"{key}={json.dumps(value)}")
+    return build_sections(apply_overrides(raw, overrides), sections)
+
+
+def run_cli(main: Callable[[], Any]) -> None:
+    """Run a script's main; expected errors become one line on stderr and exit status 2."""
+    try:
+        main()
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
+    except EXPECTED_ERRORS as err:
+        message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        print(f"error: {message}", file=sys.stderr)
+        sys.exit(2)
