@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 SETUP_HINT = "run `bash scripts/setup.sh` first"
-DEBIAN_DNNL_LIB = "/usr/lib/x86_64-linux-gnu/libdnnl.so.2"
+DEBIAN_DNNL_LIB = "/usr/lib/*-linux-gnu/libdnnl.so.2"  # LSGEN_DNNL_LIB overrides (tests, other arch)
 DEBIAN_DNNL_HEADERS = "/usr/include/dnnl*.h*"
 # Jittor 1.3.11 skips its oneDNN download when this file exists (compile_extern.py).
 JITTOR_DNNL_DIRNAME = "dnnl_lnx_2.2.0_cpu_gomp"
@@ -37,7 +37,8 @@ def wire_onednn() -> bool:
 
     Returns True if something changed. Raises RuntimeError when Debian's oneDNN is absent.
     """
-    lib = Path(DEBIAN_DNNL_LIB)
+    found = sorted(glob.glob(DEBIAN_DNNL_LIB))
+    lib = Path(os.environ.get("LSGEN_DNNL_LIB") or (found[0] if found else DEBIAN_DNNL_LIB))
     headers = sorted(glob.glob(DEBIAN_DNNL_HEADERS))
     if not lib.exists() or not headers:
         raise RuntimeError(f"Debian oneDNN (libdnnl-dev) is not installed: {SETUP_HINT}")

@@ -51,7 +51,7 @@ def people(cv: Canvas, rng, p: float, y_range) -> None:
     if rng.random() < p:
         for base in np.sort(rng.uniform(*y_range, int(rng.integers(1, 4)))):
             scale = (base - cv.horizon) / (1.0 - cv.horizon)
-            lay.person(cv, rng.uniform(0.1, 0.9) * cv.aspect, base, 0.28 * scale)
+            lay.person(cv, rng.uniform(0.1, 0.9) * cv.aspect, base, 0.17 * scale)
 
 
 def lake_scene(cv: Canvas, rng) -> None:

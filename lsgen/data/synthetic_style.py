@@ -20,14 +20,14 @@ TIME_LIGHT = {
     "day": ((0.20, 0.44, 0.86), (0.70, 0.83, 0.96), (1.00, 0.97, 0.90), 1.00),
     "golden": ((0.28, 0.45, 0.78), (1.00, 0.80, 0.52), (1.00, 0.72, 0.40), 1.00),
     "dusk": ((0.10, 0.12, 0.34), (0.98, 0.46, 0.28), (1.00, 0.48, 0.28), 0.60),
-    "night": ((0.012, 0.02, 0.06), (0.06, 0.09, 0.18), (0.60, 0.70, 1.00), 0.30),
+    "night": ((0.015, 0.025, 0.07), (0.08, 0.11, 0.22), (0.60, 0.70, 1.00), 0.30),
 }
 SUN_ELEVATION = {"dawn": (0.02, 0.12), "day": (0.35, 0.9), "golden": (0.06, 0.2),
                  "dusk": (-0.04, 0.04), "night": (0.2, 0.6)}
 TIME_P, SEASON_P, WEATHER_P = (0.12, 0.43, 0.2, 0.15, 0.1), (0.27, 0.35, 0.25, 0.13), (0.5, 0.25, 0.15, 0.1)
 # weather -> (cloud cover range, haze density range per unit viewing distance)
 WEATHER_RANGES = {"clear": ((0.0, 0.4), (0.02, 0.06)), "overcast": ((0.8, 1.0), (0.05, 0.1)),
-                  "haze": ((0.1, 0.5), (0.12, 0.22)), "fog": ((0.5, 0.9), (0.3, 0.6))}
+                  "haze": ((0.1, 0.5), (0.12, 0.22)), "fog": ((0.5, 0.9), (0.18, 0.35))}
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ class Style:
     sun_azimuth: float      # -1 (sun and light on the left) .. 1 (on the right)
     sun_elevation: float    # -0.05 (just set) .. 1 (zenith); at night the moon's
     cloud_cover: float      # 0 (none) .. 1 (full)
-    haze: float             # haze density per unit viewing distance, 0.02 (clear) .. 0.6 (fog)
+    haze: float             # haze density per unit viewing distance, 0.02 (clear) .. 0.35 (fog)
     snow_line: float        # 0 (no snow) .. 1 (snow far down the mountains)
     foliage: float          # 0..1, position inside the season's vegetation palette
     warmth: float           # -1 (cool) .. 1 (warm) white-balance shift
@@ -124,7 +124,8 @@ def lighting(style: Style) -> Lighting:
         strength = 0.45 if style.weather == "haze" else 0.8
         zenith = _mix(zenith, horizon * 0.95 + grey * 0.05, strength)
         sun = sun * (1.0 - 0.5 * strength)
-    ambient = _mix(zenith, horizon, 0.5) * (0.75 if night else 0.55)
+    # moonlit nights keep a dim blue ambient so that the scene stays legible
+    ambient = np.float32([0.09, 0.11, 0.20]) if night else _mix(zenith, horizon, 0.5) * 0.55
     if style.weather == "overcast":
         ambient = ambient * 1.5
     warm = np.array([1.0 + 0.08 * style.warmth, 1.0, 1.0 - 0.08 * style.warmth], np.float32)
