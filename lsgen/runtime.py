@@ -64,23 +64,38 @@ def _report_once(message: str) -> None:
         print(message, file=sys.stderr)
 
 
+def resolve_device(requested: str, gpu_visible: bool, jittor_has_cuda: bool) -> tuple[str, str]:
+    """Pure device decision: (chosen 'cpu'|'cuda', reason). 'cuda' that cannot be had raises."""
+    if requested not in DEVICES:
+        raise ValueError(f"device must be one of {DEVICES}, got {requested!r}")
+    problem = None
+    if not gpu_visible:
+        problem = "no NVIDIA GPU visible"
+    elif not jittor_has_cuda:
+        problem = "jittor was built without CUDA (see README 'On GPUs')"
+    if requested == "cuda" and problem:
+        raise RuntimeError(f"--device cuda: {problem}")
+    if requested == "cpu":
+        return "cpu", "requested"
+    if problem:
+        return "cpu", problem
+    return "cuda", "requested" if requested == "cuda" else "GPU available"
+
+
 def select_device(device: str = "auto") -> str:
     """Choose where Jittor runs. device: 'auto' | 'cpu' | 'cuda'. Returns 'cpu' or 'cuda'.
 
     'cuda' without a usable device raises RuntimeError; 'auto' falls back to cpu and says why once.
+    Under MPI on GPUs it also says once whether gradients are all-reduced through NCCL.
     """
-    if device not in DEVICES:
-        raise ValueError(f"device must be one of {DEVICES}, got {device!r}")
-    reason = None
-    if not jt.has_cuda:
-        reason = "no NVIDIA GPU visible" if os.environ.get("nvcc_path") == "" else "jittor built without CUDA"
-    if device == "cuda" and reason:
-        raise RuntimeError(f"--device cuda: {reason}")
-    use_cuda = device != "cpu" and reason is None
-    jt.flags.use_cuda = int(use_cuda)
-    chosen = "cuda" if use_cuda else "cpu"
-    why = "requested" if device != "auto" else (reason or "GPU available")
-    _report_once(f"device: {chosen} ({why})")
+    gpu_visible = os.environ.get("nvcc_path") != ""
+    chosen, reason = resolve_device(device, gpu_visible, bool(jt.has_cuda))
+    jt.flags.use_cuda = int(chosen == "cuda")
+    _report_once(f"device: {chosen} ({reason})")
+    if chosen == "cuda" and jt.in_mpi:
+        nccl = getattr(jt.compile_extern, "nccl_ops", None) is not None
+        _report_once("multi-GPU: NCCL all-reduce" if nccl else
+                     "multi-GPU: NCCL not configured (set nccl_include_path/nccl_lib_path); using MPI over host memory")
     return chosen
 
 

@@ -150,6 +150,21 @@ def tree_line(cv: Canvas, rng, base: float, height: float, conifer_frac: float,
     paint_below(cv, top, "tree", cv.dist_at(base), bottom=foot + 0.004)
 
 
+def _leafy_crown(rng, dx: np.ndarray, dy: np.ndarray) -> np.ndarray:
+    """Crown of a broadleaf tree in unit coordinates (radius ~1 around 0, 0): a cluster of
+    wobbly lobes, bool of the broadcast shape of dx, dy."""
+    n_lobes = int(rng.integers(3, 7))
+    angles = rng.uniform(0, 2 * np.pi, n_lobes)
+    offsets = rng.uniform(0.3, 0.55, n_lobes)
+    radii = rng.uniform(0.45, 0.65, n_lobes)
+    crown = dx * dx + dy * dy <= 0.55 ** 2
+    for angle, offset, radius in zip(angles, offsets, radii):
+        lx, ly = dx - offset * np.cos(angle), dy - offset * np.sin(angle)
+        wobble = 1.0 + 0.08 * np.sin(int(rng.integers(4, 9)) * np.arctan2(ly, lx) + rng.uniform(0, 6.3))
+        crown |= lx * lx + ly * ly <= (radius * wobble) ** 2
+    return crown
+
+
 def tree(cv: Canvas, rng, x: float, base: float, height: float, conifer: bool) -> None:
     """One tree (crown and trunk) whose trunk stands on (x, base), `height` tall, relative units."""
     half = height * (0.24 if conifer else rng.uniform(0.28, 0.42))
@@ -164,11 +179,7 @@ def tree(cv: Canvas, rng, x: float, base: float, height: float, conifer: bool) -
         taper = np.clip(t, 0.0, 0.85) * (0.6 + 0.4 * ((t * tiers) % 1.0))
         crown = (np.abs(dx) <= taper * 1.1) & (t < 0.88)
     else:
-        dy = (t - 0.42) / 0.42
-        angle = np.arctan2(dy, dx)
-        k, phase = rng.integers(3, 8, 3), rng.uniform(0, 2 * np.pi, 3)
-        radius = 1.0 + sum(0.07 * np.sin(k[i] * angle + phase[i]) for i in range(3))
-        crown = dx * dx + dy * dy <= radius * radius
+        crown = _leafy_crown(rng, dx, (t - 0.42) / 0.42)
     trunk = (np.abs(dx) <= 0.09) & (t > 0.55)
     cv.paint(crown | trunk, "tree", cv.dist_at(base), box=box)
 

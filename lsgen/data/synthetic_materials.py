@@ -16,41 +16,50 @@ from PIL import Image
 from lsgen.data.classes import CLASS_ID, CLASS_NAMES, NUM_CLASSES
 from lsgen.data.synthetic_style import Lighting, Style
 
-TEXTURES = ("patch", "detail", "horiz", "vert", "grain")
-# class -> (albedo RGB, texture weights per TEXTURES, bump, occlusion toward the run bottom)
+TEXTURES = ("patch", "detail", "horiz", "vert", "grain", "crease", "fine")
+
+
+def _look(rgb, bump: float = 0.0, occlusion: float = 0.0, **texture):
+    """One class's appearance: albedo RGB in 0..1, bump strength (light-side relief), occlusion
+    (darkening toward the bottom of each vertical run) and log-brightness weights per TEXTURES."""
+    return rgb, tuple(texture.get(name, 0.0) for name in TEXTURES), bump, occlusion
+
+
 LOOK = {
-    "mountain": ((0.46, 0.44, 0.45), (0.10, 0.10, 0.03, 0.08, 0.05), 0.5, 0.1),
-    "sky": ((0.5, 0.5, 0.5), (0, 0, 0, 0, 0), 0.0, 0.0),
-    "water": ((0.10, 0.20, 0.24), (0, 0, 0, 0, 0), 0.0, 0.0),
-    "sea": ((0.05, 0.19, 0.30), (0, 0, 0, 0, 0), 0.0, 0.0),
-    "rock": ((0.50, 0.48, 0.45), (0.12, 0.18, 0.04, 0.06, 0.10), 0.8, 0.25),
-    "tree": ((0.12, 0.26, 0.08), (0.15, 0.28, 0.0, 0.03, 0.12), 0.7, 0.45),
-    "earth": ((0.40, 0.30, 0.20), (0.12, 0.12, 0.06, 0.0, 0.10), 0.3, 0.0),
-    "hill": ((0.26, 0.36, 0.15), (0.15, 0.08, 0.02, 0.04, 0.04), 0.4, 0.1),
-    "river": ((0.13, 0.21, 0.19), (0, 0, 0, 0, 0), 0.0, 0.0),
-    "sand": ((0.80, 0.70, 0.52), (0.06, 0.03, 0.08, 0.0, 0.05), 0.15, 0.0),
-    "land": ((0.50, 0.42, 0.30), (0.14, 0.10, 0.04, 0.0, 0.08), 0.25, 0.0),
-    "building": ((0.62, 0.60, 0.56), (0.12, 0.02, 0.0, 0.03, 0.04), 0.0, 0.0),
-    "grass": ((0.25, 0.45, 0.12), (0.15, 0.12, 0.0, 0.04, 0.12), 0.25, 0.0),
-    "plant": ((0.18, 0.40, 0.12), (0.12, 0.30, 0.0, 0.0, 0.15), 0.6, 0.4),
-    "person": ((0.30, 0.25, 0.25), (0, 0.03, 0, 0, 0.05), 0.0, 0.0),
-    "boat": ((0.80, 0.78, 0.74), (0, 0.02, 0, 0, 0.04), 0.0, 0.0),
-    "waterfall": ((0.86, 0.90, 0.93), (0.0, 0.05, 0.0, 0.25, 0.08), 0.0, 0.0),
-    "wall": ((0.55, 0.50, 0.45), (0.10, 0.12, 0.0, 0.0, 0.08), 0.2, 0.0),
-    "pier": ((0.42, 0.30, 0.20), (0.05, 0.06, 0.15, 0.0, 0.08), 0.0, 0.2),
-    "path": ((0.64, 0.54, 0.42), (0.08, 0.08, 0.03, 0.03, 0.10), 0.15, 0.0),
-    "lake": ((0.07, 0.16, 0.19), (0, 0, 0, 0, 0), 0.0, 0.0),
-    "bridge": ((0.56, 0.52, 0.48), (0.12, 0.10, 0.0, 0.0, 0.06), 0.0, 0.35),
-    "field": ((0.70, 0.58, 0.24), (0.20, 0.06, 0.0, 0.0, 0.08), 0.0, 0.0),
-    "road": ((0.28, 0.28, 0.29), (0.06, 0.04, 0.0, 0.0, 0.10), 0.0, 0.0),
-    "railing": ((0.20, 0.20, 0.22), (0, 0.02, 0, 0, 0.04), 0.0, 0.0),
-    "fence": ((0.46, 0.34, 0.22), (0.04, 0.04, 0.0, 0.10, 0.08), 0.0, 0.0),
-    "ship": ((0.30, 0.30, 0.32), (0, 0.02, 0, 0, 0.04), 0.0, 0.0),
-    "house": ((0.85, 0.80, 0.70), (0.05, 0.02, 0, 0, 0.04), 0.0, 0.0),
-    "other": ((0.60, 0.15, 0.12), (0, 0.02, 0, 0, 0.04), 0.0, 0.0),
+    "mountain": _look((0.46, 0.44, 0.45), 0.5, 0.1, patch=.10, detail=.10, horiz=.03, vert=.08, grain=.03,
+                      crease=.25, fine=.08),
+    "sky": _look((0.5, 0.5, 0.5)),
+    "water": _look((0.10, 0.20, 0.24)),
+    "sea": _look((0.05, 0.19, 0.30)),
+    "rock": _look((0.50, 0.48, 0.45), 0.8, 0.25, patch=.12, detail=.14, horiz=.04, vert=.06, grain=.05,
+                  crease=.3, fine=.15),
+    "tree": _look((0.12, 0.26, 0.08), 0.7, 0.45, patch=.08, detail=.2, grain=.05, crease=.15, fine=.3),
+    "earth": _look((0.40, 0.30, 0.20), 0.3, patch=.12, detail=.12, horiz=.06, grain=.05, crease=.1, fine=.15),
+    "hill": _look((0.26, 0.36, 0.15), 0.4, 0.1, patch=.15, detail=.08, horiz=.02, vert=.04, grain=.03, fine=.1),
+    "river": _look((0.13, 0.21, 0.19)),
+    "sand": _look((0.80, 0.70, 0.52), 0.15, patch=.06, detail=.03, horiz=.08, grain=.04, fine=.05),
+    "land": _look((0.50, 0.42, 0.30), 0.25, patch=.14, detail=.10, horiz=.04, grain=.05, fine=.12),
+    "building": _look((0.62, 0.60, 0.56), patch=.12, detail=.02, vert=.03, grain=.03),
+    "grass": _look((0.25, 0.45, 0.12), 0.25, patch=.15, detail=.12, vert=.04, grain=.06, fine=.22),
+    "plant": _look((0.18, 0.40, 0.12), 0.6, 0.4, patch=.12, detail=.25, grain=.06, crease=.2, fine=.3),
+    "person": _look((0.30, 0.25, 0.25), detail=.03, grain=.04),
+    "boat": _look((0.80, 0.78, 0.74), detail=.02, grain=.03),
+    "waterfall": _look((0.86, 0.90, 0.93), detail=.05, vert=.25, grain=.05, fine=.1),
+    "wall": _look((0.55, 0.50, 0.45), 0.2, patch=.10, detail=.12, grain=.05, fine=.1),
+    "pier": _look((0.42, 0.30, 0.20), 0.0, 0.2, patch=.05, detail=.06, horiz=.15, grain=.06),
+    "path": _look((0.64, 0.54, 0.42), 0.15, patch=.08, detail=.08, horiz=.03, vert=.03, grain=.06, fine=.12),
+    "lake": _look((0.07, 0.16, 0.19)),
+    "bridge": _look((0.56, 0.52, 0.48), 0.0, 0.35, patch=.12, detail=.10, grain=.04, fine=.06),
+    "field": _look((0.70, 0.58, 0.24), patch=.2, detail=.06, grain=.05, fine=.12),
+    "road": _look((0.28, 0.28, 0.29), patch=.06, detail=.04, grain=.08, fine=.05),
+    "railing": _look((0.20, 0.20, 0.22), detail=.02, grain=.03),
+    "fence": _look((0.46, 0.34, 0.22), patch=.04, detail=.04, vert=.10, grain=.06),
+    "ship": _look((0.30, 0.30, 0.32), detail=.02, grain=.03),
+    "house": _look((0.85, 0.80, 0.70), patch=.05, detail=.02, grain=.03),
+    "other": _look((0.60, 0.15, 0.12), detail=.02, grain=.03),
 }
 ALBEDO = np.array([LOOK[n][0] for n in CLASS_NAMES], np.float32)
-TEX_WEIGHTS = np.array([LOOK[n][1] for n in CLASS_NAMES], np.float32).T.copy()  # (5, 29)
+TEX_WEIGHTS = np.array([LOOK[n][1] for n in CLASS_NAMES], np.float32).T.copy()  # (7, 29)
 BUMP = np.array([LOOK[n][2] for n in CLASS_NAMES], np.float32)
 OCCLUSION = np.array([LOOK[n][3] for n in CLASS_NAMES], np.float32)
 
@@ -69,7 +78,7 @@ VEGETATION = {
                "plant": ((0.30, 0.28, 0.20), (0.36, 0.30, 0.22)), "field": ((0.46, 0.40, 0.30), (0.52, 0.46, 0.36)),
                "hill": ((0.38, 0.36, 0.30), (0.44, 0.40, 0.34))},
 }
-SNOW_COVER = {"grass": 0.8, "field": 0.9, "land": 0.7, "earth": 0.6, "hill": 0.85, "tree": 0.22, "plant": 0.3,
+SNOW_COVER = {"grass": 0.8, "field": 0.9, "land": 0.7, "earth": 0.6, "hill": 0.85, "tree": 0.3, "plant": 0.35,
               "rock": 0.4, "path": 0.6, "road": 0.15, "sand": 0.2, "house": 0.3, "building": 0.1, "wall": 0.3,
               "bridge": 0.3, "pier": 0.2, "mountain": 0.5}
 SNOW_RGB = np.array([0.90, 0.92, 0.96], np.float32)
@@ -108,7 +117,7 @@ def upsample(field: np.ndarray, height: int, width: int, resample=Image.BILINEAR
 @dataclass
 class Noise:
     """Shared texture fields: fBm fields ~N(0, 1) (H, W) float32, except `cloud` which stays on
-    the work grid (96, w); grain is per pixel, uniform -0.5..0.5."""
+    the work grid (96, w); grain is per pixel, uniform -0.5..0.5; fine is upsampled 2x noise."""
 
     patch: np.ndarray
     detail: np.ndarray
@@ -116,13 +125,17 @@ class Noise:
     vert: np.ndarray
     cloud: np.ndarray
     grain: np.ndarray
+    fine: np.ndarray    # ~N(0, 0.6), features of about two pixels
 
 
 def noise_fields(rng, height: int, width: int) -> Noise:
-    """Draw the texture fields; the per-pixel grain is drawn last (the only size-dependent draw)."""
+    """Draw the texture fields; the per-pixel grain and fine fields are drawn last (the only
+    size-dependent draws)."""
     coarse = {name: octaves(rng, grids, p, width / height) for name, grids, p in FIELDS}
     full = {name: upsample(field, height, width) for name, field in coarse.items() if name != "cloud"}
-    return Noise(**full, cloud=coarse["cloud"], grain=rng.random((height, width), dtype=np.float32) - 0.5)
+    grain = rng.random((height, width), dtype=np.float32) - 0.5
+    half = rng.standard_normal((max(height // 2, 1), max(width // 2, 1)), dtype=np.float32)
+    return Noise(**full, cloud=coarse["cloud"], grain=grain, fine=upsample(half, height, width))
 
 
 def run_bounds(mask: np.ndarray):
@@ -209,11 +222,14 @@ def albedo(fr: Frame) -> np.ndarray:
     """Surface colour before lighting, (3, H, W) float32 in ~0..1: base x texture + drift + details."""
     n = fr.noise
     present = np.bincount(fr.mask.ravel(), minlength=NUM_CLASSES) > 0
-    weights = TEX_WEIGHTS * np.float32([1, 1, 1, 1, 3.4])[:, None]   # grain is uniform, std 0.29
+    weights = TEX_WEIGHTS * np.float32([1, 1, 1, 1, 3.4, 1, 1])[:, None]   # grain is uniform, std 0.29
+    fields = (lambda: n.patch, lambda: n.detail, lambda: n.horiz, lambda: n.vert, lambda: n.grain,
+              lambda: 0.6 - 2.0 * np.abs(n.detail),   # crease: thin dark valleys of the detail noise
+              lambda: n.fine)
     texture = np.zeros(fr.mask.shape, np.float32)
-    for k, field in enumerate((n.patch, n.detail, n.horiz, n.vert, n.grain)):
+    for k, field in enumerate(fields):
         if weights[k, present].any():
-            texture += lookup(weights[k], fr.mask) * field
+            texture += lookup(weights[k], fr.mask) * field()
     colour = lookup(class_colours(fr.style, fr.rng).T.copy(), fr.mask)
     colour *= np.exp(texture, out=texture)
     drift = lookup(drift_table(fr.style).T.copy(), fr.mask)
@@ -320,6 +336,7 @@ MATERIALS = {
 SNOW_TABLE = np.zeros(NUM_CLASSES, np.float32)
 for _name, _share in SNOW_COVER.items():
     SNOW_TABLE[CLASS_ID[_name]] = _share
+FLECKED = np.isin(np.arange(NUM_CLASSES), [CLASS_ID["tree"], CLASS_ID["plant"]]).astype(np.float32)
 
 
 def add_snow(fr: Frame, colour, present) -> None:
@@ -337,7 +354,10 @@ def add_snow(fr: Frame, colour, present) -> None:
             1.0 + 0.6 * n.detail[band] + 0.5 * np.abs(n.vert[band]))
         amount[band] = np.clip((reach - below_ridge) * 60.0, 0.0, 1.0) * fr.where("mountain")[band]
     if fr.style.season == "winter" and SNOW_TABLE[present].max() > 0:
-        ground = np.clip((lookup(SNOW_TABLE, fr.mask) - 0.5 - 0.25 * n.patch - 0.12 * n.detail) * 5.0, 0.0, 1.0)
+        # open ground holds snow in broad patches, foliage in small flecks
+        flecks = lookup(FLECKED, fr.mask)
+        unevenness = (0.25 * n.patch + 0.12 * n.detail) * (1.0 - flecks) + 0.3 * n.fine * flecks
+        ground = np.clip((lookup(SNOW_TABLE, fr.mask) - 0.5 - unevenness) * 5.0, 0.0, 1.0 - 0.5 * flecks)
         amount = np.maximum(amount, ground)
     if not amount.any():
         return

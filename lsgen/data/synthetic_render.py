@@ -78,7 +78,7 @@ def shading(fr: Frame):
         facing = np.tanh(_smooth_x(np.clip(_x_slope(top, 1.0), -4.0, 4.0), max(width // 96, 1)) * 0.8)
         rows = np.arange(height, dtype=np.float32)[:, None]
         fade = np.exp((top - rows) / np.float32(0.25 * height))
-        gully = _x_slope(n.vert, width / 400.0)
+        gully = _x_slope(n.vert, width / 150.0)
         direct += flank * (0.55 * facing * fade + 0.3 * gully) * light_x
     occlusion = 1.0 - lookup(OCCLUSION, fr.mask) * fr.position
     return np.clip(direct, 0.05, 1.6), occlusion
@@ -166,8 +166,8 @@ def water(fr: Frame, image: np.ndarray) -> None:
     colour = (own * (1.0 - share) + mirrored * (share * 0.92)) * (1.0 + 0.25 * wave)
     if fr.light.sun_visible and fr.style.sun_elevation < 0.6:
         sun_x = (0.5 + 0.45 * fr.style.sun_azimuth) * width
-        band = np.exp(-((cols - sun_x) / (width * (0.015 + 0.06 * near))) ** 2)
-        sparkle = (fr.noise.grain.ravel()[flat] + 0.2 * wave) > 0.3
+        band = np.exp(-((cols - sun_x) / (width * (0.01 + 0.04 * near))) ** 2)
+        sparkle = (fr.noise.grain.ravel()[flat] + 0.2 * wave) > 0.4
         colour += fr.light.sun[:, None] * (band * sparkle * 0.9)
     fade = 1.0 - np.exp(-fr.style.haze * dist)
     planes[:, flat] = colour + (fr.light.haze[:, None] - colour) * fade

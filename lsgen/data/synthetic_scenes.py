@@ -42,7 +42,7 @@ def foreground(cv: Canvas, rng, p_plant: float, p_rock: float, p_trees: float, c
         lay.scatter_blobs(cv, rng, "plant", int(rng.integers(2, 8)), (at(cv, 0.6), 1.05), 0.1, 0.3)
     if rng.random() < p_trees:
         side = cv.aspect * (0.05 if rng.random() < 0.5 else 0.95)
-        lay.scatter_trees(cv, rng, int(rng.integers(1, 4)), (at(cv, 0.5), 1.1), 1.0, conifer,
+        lay.scatter_trees(cv, rng, int(rng.integers(1, 4)), (at(cv, 0.5), 1.1), 0.7, conifer,
                           x_range=(side - 0.15, side + 0.15))
 
 
@@ -129,7 +129,7 @@ def meadow_scene(cv: Canvas, rng) -> None:
     if rng.random() < 0.25:
         for base in np.sort(rng.uniform(at(cv, 0.05), at(cv, 0.35), int(rng.integers(1, 5)))):
             lay.house(cv, rng, rng.uniform(0.05, 0.95) * cv.aspect, base, 0.25 * (base - cv.horizon) / (1 - cv.horizon))
-    lay.scatter_trees(cv, rng, int(rng.integers(0, 7)), (at(cv, 0.05), 1.0), 0.8, conifer)
+    lay.scatter_trees(cv, rng, int(rng.integers(0, 7)), (at(cv, 0.05), 1.0), 0.6, conifer)
     if rng.random() < 0.2:
         y0, y1 = at(cv, rng.uniform(0.3, 0.7)), at(cv, rng.uniform(0.3, 1.0))
         lay.fence(cv, rng.uniform(-0.1, 0.3) * cv.aspect, rng.uniform(0.7, 1.1) * cv.aspect, y0, y1, 0.35)
@@ -152,7 +152,7 @@ def river_scene(cv: Canvas, rng) -> None:
         bank = pick(rng, {"earth": 2, "sand": 1, "rock": 2})
         lay.strip(cv, rng, center, lambda r: half(r) * 1.3 + 0.01, cv.horizon, bank)
     lay.strip(cv, rng, center, half, cv.horizon, "river" if rng.random() < 0.85 else "water")
-    lay.scatter_trees(cv, rng, int(rng.integers(0, 8)), (at(cv, 0.05), 1.0), 0.8, conifer)
+    lay.scatter_trees(cv, rng, int(rng.integers(0, 8)), (at(cv, 0.05), 1.0), 0.6, conifer)
     if rng.random() < 0.3:
         for base in rng.uniform(at(cv, 0.3), 1.0, int(rng.integers(1, 4))):
             scale = (base - cv.horizon) / (1 - cv.horizon)
@@ -176,9 +176,9 @@ def forest_scene(cv: Canvas, rng) -> None:
     for s in np.sort(rng.uniform(0.0, 0.35, int(rng.integers(1, 4)))):
         lay.tree_line(cv, rng, at(cv, s), (0.06 + 0.5 * s) * rng.uniform(0.6, 1.2), conifer, 0.01)
     road_or_path(cv, rng, 0.05, 0.45)
-    lay.scatter_trees(cv, rng, int(rng.integers(3, 12)), (at(cv, 0.25), 1.05), 1.1, conifer)
-    if rng.random() < 0.3:
-        lay.scatter_trees(cv, rng, int(rng.integers(1, 3)), (1.0, 1.15), 1.2, conifer)
+    lay.scatter_trees(cv, rng, int(rng.integers(3, 12)), (at(cv, 0.25), 1.05), 0.8, conifer)
+    if rng.random() < 0.2:
+        lay.scatter_trees(cv, rng, int(rng.integers(1, 3)), (1.0, 1.15), 0.9, conifer)
     people(cv, rng, 0.05, (at(cv, 0.3), 1.0))
     foreground(cv, rng, 0.5, 0.3, 0.0, conifer)
 
