@@ -9,6 +9,8 @@ per-class colour laws (synthetic_materials, synthetic_render) under a global Sty
     render(mask_ids, style, rng) -> (H, W, 3) uint8
     generate_pair(seed, index, height, width) -> (image, mask, style)
     render_with_style(seed, index, style, height, width) -> (image, mask): a new layout, given style
+    held_out_pair(seed, index, reference, height, width) -> (image, mask, style): test pair `index`
+    train_style(seed, index) -> Style                the style of train pair `index`, without rendering
     write_dataset(out, n, ...) -> Path               contact_sheet(images, masks) -> PIL.Image
 
 Every pair's randomness derives from (seed, stream, index) only, so a pair is byte-identical
@@ -39,11 +41,11 @@ from lsgen.data.synthetic_scenes import sample_scene
 from lsgen.data.synthetic_style import Style, sample_style
 
 __all__ = ["GENERATOR", "MIN_SIZE", "Style", "sample_style", "sample_layout", "render", "generate_pair",
-           "render_with_style", "write_dataset", "contact_sheet"]
+           "render_with_style", "held_out_pair", "train_style", "write_dataset", "contact_sheet"]
 
 GENERATOR = "lsgen-synthetic/1"
 MIN_SIZE = 32
-_TRAIN, _STYLED, _REFERENCE = 0, 1, 2   # independent random streams per seed
+_TRAIN, _STYLED, _REFERENCE, _TEST = 0, 1, 2, 3   # independent random streams per seed
 
 
 def _streams(seed: int, stream: int, index: int):
@@ -64,12 +66,25 @@ def generate_pair(seed: int, index: int, height: int = 384, width: int = 512):
     return render(scene.mask, style, render_rng, scene.dist, scene.horizon), scene.mask, style
 
 
-def render_with_style(seed: int, index: int, style: Style, height: int = 384, width: int = 512):
-    """A new layout (stream distinct from the training pairs) rendered in the given Style:
-    (image (H, W, 3) uint8, mask (H, W) uint8). Used for test ground truth and style-reference pairs."""
-    layout_rng, _, render_rng = _streams(seed, _STYLED, index)
+def _new_layout_in_style(seed: int, stream: int, index: int, style: Style, height: int, width: int):
+    layout_rng, _, render_rng = _streams(seed, stream, index)
     scene = sample_scene(layout_rng, height, width)
     return render(scene.mask, style, render_rng, scene.dist, scene.horizon), scene.mask
+
+
+def render_with_style(seed: int, index: int, style: Style, height: int = 384, width: int = 512):
+    """A new layout rendered in the given Style: (image (H, W, 3) uint8, mask (H, W) uint8).
+
+    For style-reference training pairs: its random stream is distinct from the training pairs'
+    and from the test set's (whose ground truth is rendered the same way on a stream of its own)."""
+    return _new_layout_in_style(seed, _STYLED, index, style, height, width)
+
+
+def held_out_pair(seed: int, index: int, reference: int, height: int = 384, width: int = 512):
+    """Test pair `index`: a held-out layout rendered in the style of train pair `reference`:
+    (image (H, W, 3) uint8 ground truth, mask (H, W) uint8, Style)."""
+    style = train_style(seed, reference)
+    return (*_new_layout_in_style(seed, _TEST, index, style, height, width), style)
 
 
 def train_style(seed: int, index: int) -> Style:
@@ -90,8 +105,7 @@ def _write_job(job) -> tuple:
         image, mask, style = generate_pair(seed, index, height, width)
         stem, split = f"{index:06d}", root / "train_resized"
     else:
-        style = train_style(seed, ref)
-        image, mask = render_with_style(seed, index, style, height, width)
+        image, mask, style = held_out_pair(seed, index, ref, height, width)
         stem, split = f"t{index:05d}", root / "test"
     _save_pair(image, mask, split / "imgs" / f"{stem}.jpg", split / "labels" / f"{stem}.png")
     return f"{kind}/{stem}", style.to_dict()

@@ -97,15 +97,16 @@ def line_at(cv: Canvas, line: np.ndarray) -> np.ndarray:
 
 
 def ridge(cv: Canvas, rng, base: float, height: float, roughness: float, n_peaks: int,
-          sharpness: float) -> np.ndarray:
-    """Top row (W,) of a mountain (sharpness > 1, concave flanks) or hill (< 1, domes) silhouette."""
+          sharpness: float, floor: float = 0.1) -> np.ndarray:
+    """Top row (W,) of a mountain (sharpness > 1, concave flanks) or hill (< 1, domes) silhouette:
+    peaks reach `height` above `base`, the massif between them stays above floor * height."""
     centers = rng.uniform(-0.15, 1.15, n_peaks)[:, None]
     widths = rng.uniform(0.18, 0.55, n_peaks)[:, None]
     tops = rng.uniform(0.45, 1.0, n_peaks)[:, None]
     tent = np.clip(1.0 - np.abs(cv.u[None] - centers) / widths, 0.0, 1.0)
     envelope = (tops * tent ** sharpness).max(axis=0) / tops.max()
     detail = line_at(cv, fractal_line(rng, roughness))
-    return base - height * np.clip(0.1 + 0.9 * envelope + 0.14 * detail, 0.02, None)
+    return base - height * np.clip(floor + (1.0 - floor) * envelope + 0.16 * detail, 0.02, None)
 
 
 def paint_below(cv: Canvas, top: np.ndarray, name: str, dist=None, bottom=None) -> None:
@@ -117,16 +118,20 @@ def paint_below(cv: Canvas, top: np.ndarray, name: str, dist=None, bottom=None) 
 
 
 def mountain_range(cv: Canvas, rng, n_layers: int, hill_last: bool, peak_height: float) -> None:
-    """Layers of mountains receding into haze, optionally ending in a nearer layer of hills."""
+    """Layers of jagged mountains receding into haze (the farthest is the tallest), optionally
+    ending in a nearer layer of rounded hills. Heights are relative to the image height."""
+    base = cv.horizon + 0.01
     for k in range(n_layers):
         near = k / max(n_layers - 1, 1)
-        is_hill = hill_last and k == n_layers - 1
-        height = peak_height * (0.35 + 0.25 * rng.random()) if is_hill else peak_height * (
-            1.0 - 0.35 * near) * rng.uniform(0.7, 1.0)
-        top = ridge(cv, rng, cv.horizon + 0.01, height, 0.42 if is_hill else rng.uniform(0.55, 0.68),
-                    int(rng.integers(1, 4)), rng.uniform(0.5, 0.8) if is_hill else rng.uniform(1.1, 1.8))
-        dist = 3.0 + 1.5 * rng.random() if is_hill else 10.0 - 5.5 * near
-        paint_below(cv, top, "hill" if is_hill else "mountain", dist)
+        if hill_last and k == n_layers - 1:
+            height = peak_height * rng.uniform(0.35, 0.6)
+            top = ridge(cv, rng, base, height, 0.42, int(rng.integers(1, 4)), rng.uniform(0.5, 0.8))
+            paint_below(cv, top, "hill", rng.uniform(3.0, 4.5))
+        else:
+            height = peak_height * (1.0 - 0.35 * near) * rng.uniform(0.7, 1.0)
+            top = ridge(cv, rng, base, height, rng.uniform(0.55, 0.68), int(rng.integers(2, 6)),
+                        rng.uniform(1.1, 1.8), floor=rng.uniform(0.15, 0.4))
+            paint_below(cv, top, "mountain", 10.0 - 5.5 * near)
 
 
 def canopy(cv: Canvas, rng, crown_width: float, conifer_frac: float) -> np.ndarray:
@@ -237,7 +242,7 @@ def ground_bands(cv: Canvas, rng, y_start: float, names, weights, n_bands: int) 
         cv.paint(region, names[rng.choice(len(names), p=p)])
 
 
-def strip(cv: Canvas, rng, center, half_width, y_start: float, name: str, dist=None) -> None:
+def strip(cv: Canvas, center, half_width, y_start: float, name: str, dist=None) -> None:
     """A band running from row y_start to the bottom (river, road, path): center and
     half_width are callables of the relative row array (H,1) giving relative x."""
     rows = cv.ys

@@ -26,13 +26,13 @@ def _look(rgb, bump: float = 0.0, occlusion: float = 0.0, **texture):
 
 
 LOOK = {
-    "mountain": _look((0.46, 0.44, 0.45), 0.5, 0.1, patch=.10, detail=.10, horiz=.03, vert=.08, grain=.03,
-                      crease=.25, fine=.08),
+    "mountain": _look((0.46, 0.44, 0.45), 0.5, 0.1, patch=.06, detail=.08, horiz=.03, vert=.12, grain=.03,
+                      crease=.15, fine=.08),
     "sky": _look((0.5, 0.5, 0.5)),
     "water": _look((0.10, 0.20, 0.24)),
     "sea": _look((0.05, 0.19, 0.30)),
-    "rock": _look((0.50, 0.48, 0.45), 0.8, 0.25, patch=.12, detail=.14, horiz=.04, vert=.06, grain=.05,
-                  crease=.3, fine=.15),
+    "rock": _look((0.50, 0.48, 0.45), 0.8, 0.25, patch=.08, detail=.12, horiz=.04, vert=.06, grain=.05,
+                  crease=.22, fine=.15),
     "tree": _look((0.12, 0.26, 0.08), 0.7, 0.45, patch=.08, detail=.2, grain=.05, crease=.15, fine=.3),
     "earth": _look((0.40, 0.30, 0.20), 0.3, patch=.12, detail=.12, horiz=.06, grain=.05, crease=.1, fine=.15),
     "hill": _look((0.26, 0.36, 0.15), 0.4, 0.1, patch=.15, detail=.08, horiz=.02, vert=.04, grain=.03, fine=.1),
@@ -40,7 +40,7 @@ LOOK = {
     "sand": _look((0.80, 0.70, 0.52), 0.15, patch=.06, detail=.03, horiz=.08, grain=.04, fine=.05),
     "land": _look((0.50, 0.42, 0.30), 0.25, patch=.14, detail=.10, horiz=.04, grain=.05, fine=.12),
     "building": _look((0.62, 0.60, 0.56), patch=.12, detail=.02, vert=.03, grain=.03),
-    "grass": _look((0.25, 0.45, 0.12), 0.25, patch=.15, detail=.12, vert=.04, grain=.06, fine=.22),
+    "grass": _look((0.25, 0.45, 0.12), 0.25, patch=.08, detail=.10, vert=.05, grain=.03, fine=.18),
     "plant": _look((0.18, 0.40, 0.12), 0.6, 0.4, patch=.12, detail=.25, grain=.06, crease=.2, fine=.3),
     "person": _look((0.30, 0.25, 0.25), detail=.03, grain=.04),
     "boat": _look((0.80, 0.78, 0.74), detail=.02, grain=.03),
@@ -71,8 +71,8 @@ VEGETATION = {
     "summer": {"tree": ((0.08, 0.22, 0.07), (0.16, 0.30, 0.10)), "grass": ((0.22, 0.42, 0.10), (0.45, 0.48, 0.16)),
                "plant": ((0.15, 0.38, 0.10), (0.22, 0.42, 0.12)), "field": ((0.70, 0.58, 0.24), (0.80, 0.68, 0.34)),
                "hill": ((0.22, 0.36, 0.12), (0.40, 0.42, 0.18))},
-    "autumn": {"tree": ((0.58, 0.22, 0.06), (0.72, 0.52, 0.12)), "grass": ((0.45, 0.42, 0.18), (0.56, 0.46, 0.22)),
-               "plant": ((0.62, 0.28, 0.10), (0.52, 0.42, 0.12)), "field": ((0.45, 0.32, 0.18), (0.62, 0.50, 0.28)),
+    "autumn": {"tree": ((0.48, 0.24, 0.09), (0.58, 0.46, 0.15)), "grass": ((0.42, 0.40, 0.20), (0.52, 0.44, 0.24)),
+               "plant": ((0.52, 0.28, 0.12), (0.48, 0.40, 0.15)), "field": ((0.45, 0.32, 0.18), (0.62, 0.50, 0.28)),
                "hill": ((0.48, 0.36, 0.16), (0.56, 0.44, 0.20))},
     "winter": {"tree": ((0.10, 0.14, 0.10), (0.26, 0.22, 0.18)), "grass": ((0.42, 0.40, 0.28), (0.48, 0.44, 0.32)),
                "plant": ((0.30, 0.28, 0.20), (0.36, 0.30, 0.22)), "field": ((0.46, 0.40, 0.30), (0.52, 0.46, 0.36)),
@@ -211,8 +211,8 @@ def class_colours(style: Style, rng) -> np.ndarray:
 
 def drift_table(style: Style) -> np.ndarray:
     """Colour drift (29, 3) float32 added in proportion to the large-scale patch noise."""
-    drift = ALBEDO * 0.08
-    veg = np.array([0.06, 0.05, -0.01] if style.season != "autumn" else [0.14, 0.10, 0.0], np.float32)
+    drift = ALBEDO * 0.06
+    veg = np.array([0.035, 0.03, -0.01] if style.season != "autumn" else [0.06, 0.04, 0.0], np.float32)
     for name in ("tree", "grass", "plant", "hill", "field"):
         drift[CLASS_ID[name]] = veg
     return drift

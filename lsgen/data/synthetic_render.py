@@ -11,11 +11,11 @@ import functools
 import numpy as np
 
 from lsgen.data.classes import CLASS_ID, NUM_CLASSES
+from lsgen.data.synthetic_layout import GROUND_K, MAX_GROUND_DIST, SKY_DIST
 from lsgen.data.synthetic_materials import (ALBEDO, BUMP, OCCLUSION, Frame, albedo, lookup, mix,
                                             noise_fields, plane, run_bounds, upsample)
 from lsgen.data.synthetic_style import Style, lighting
 
-WATER_CLASSES = ("water", "sea", "lake", "river")
 # water class -> (reflectivity, ripple strength)
 WATER_LOOK = {"water": (0.65, 1.0), "sea": (0.45, 1.8), "lake": (0.8, 0.5), "river": (0.5, 1.3)}
 LUMA = np.array([0.2126, 0.7152, 0.0722], np.float32)
@@ -32,10 +32,10 @@ def estimate_geometry(mask: np.ndarray):
     lowest = np.where(sky.any(axis=0), height - 1 - np.argmax(sky[::-1], axis=0), 0)
     horizon = float(np.clip(np.median(lowest) / height, 0.2, 0.8))
     rows = (np.arange(height, dtype=np.float32)[:, None] + 0.5) / height
-    ground = np.minimum(0.35 / np.maximum(rows - horizon, 1e-3), 12.0)
+    ground = np.minimum(GROUND_K / np.maximum(rows - horizon, 1e-3), MAX_GROUND_DIST)
     far = np.where(mask == CLASS_ID["mountain"], 8.0, 4.0).astype(np.float32)
     dist = np.where(rows > horizon, ground, far).astype(np.float32)
-    dist[sky] = 30.0
+    dist[sky] = SKY_DIST
     return horizon, dist
 
 
@@ -56,6 +56,7 @@ def _x_slope(field: np.ndarray, scale: float) -> np.ndarray:
 
 
 FLANK = np.isin(np.arange(NUM_CLASSES), [CLASS_ID[c] for c in ("mountain", "hill", "rock")]).astype(np.float32)
+# flank classes get light-facing slopes read from their silhouette
 
 
 def shading(fr: Frame):
@@ -102,7 +103,8 @@ def cloud_layer(fr: Frame, n_rows: int):
     reach = 0.12 / (above + 0.1)   # distance to the cloud plane along each row
     src_rows = _mirror_index((reach * grid_h * 0.8).astype(np.int64), grid_h)
     cols = np.arange(grid_w, dtype=np.float32)[None, :] - grid_w / 2
-    src_cols = _mirror_index((cols * reach * 1.5 + grid_w / 2).astype(np.int64), grid_w)
+    # a milder horizontal than vertical foreshortening: a true plane would fan out into rays
+    src_cols = _mirror_index((cols * np.sqrt(reach) * 1.2 + grid_w / 2).astype(np.int64), grid_w)
     cloud = field[src_rows, src_cols]
     thinning_below = cloud - field[_mirror_index(src_rows + 2, grid_h), src_cols]
     density = np.clip((cloud - (1.1 - 2.4 * fr.style.cloud_cover)) / 0.9, 0.0, 1.0) * np.clip(above * 12.0, 0.0, 1.0)
@@ -223,14 +225,14 @@ def render(mask_ids: np.ndarray, style: Style, rng: np.random.Generator, dist=No
     height, width = mask.shape
     top, bottom = run_bounds(mask)
     rows = np.arange(height, dtype=np.int32)[:, None]
-    position = (rows - top) / np.maximum(bottom - top, 1).astype(np.float32)
+    position = ((rows - top) / np.maximum(bottom - top, 1)).astype(np.float32)
     fr = Frame(mask, np.asarray(dist, np.float32), float(horizon), style, lighting(style),
                noise_fields(rng, height, width), top, position, rng, [])
     direct, occlusion = shading(fr)
     image = albedo(fr)
     image *= plane(fr.light.sun) * direct + plane(fr.light.ambient) * occlusion
-    for rows, cols, rgb in fr.lights:
-        image[:, rows, cols] += rgb
+    for lit_rows, lit_cols, rgb in fr.lights:
+        image[:, lit_rows, lit_cols] += rgb
     is_sky = mask == CLASS_ID["sky"]
     fade = 1.0 - np.exp(-np.float32(style.haze) * fr.dist)
     fade[is_sky] = 0.0
