@@ -82,13 +82,27 @@ class NoiseSchedule:
         return np.where(t >= 0, self.alphas_cumprod[np.clip(t, 0, None)], 1.0)
 
     def coefficients(self, t, like) -> tuple:
-        """(sqrt(ᾱ_t), sqrt(1-ᾱ_t)) shaped to broadcast against `like` (B, ...) or scalars."""
+        """(sqrt(ᾱ_t), sqrt(1-ᾱ_t)) shaped to broadcast against `like` (B, ...) or scalars.
+
+        t may be a Jittor int Var (B,) (training: gathered on the device, no sync).
+        """
+        if not isinstance(t, (int, np.integer, np.ndarray)):
+            return self._gather(t, like)
         ab = self.alpha_bar(t)
         a, s = np.sqrt(ab), np.sqrt(1.0 - ab)
         if np.ndim(ab):
             shape = (-1,) + (1,) * (len(like.shape) - 1)
             a, s = a.reshape(shape), s.reshape(shape)
         return _as(a, like), _as(s, like)
+
+    def _gather(self, t, like) -> tuple:
+        from lsgen.runtime import jt  # noqa: PLC0415
+
+        if getattr(self, "_tables", None) is None:
+            self._tables = (jt.array(np.sqrt(self.alphas_cumprod).astype(np.float32)).stop_grad(),
+                            jt.array(np.sqrt(1 - self.alphas_cumprod).astype(np.float32)).stop_grad())
+        shape = (-1,) + (1,) * (len(like.shape) - 1)
+        return self._tables[0][t].reshape(shape), self._tables[1][t].reshape(shape)
 
     def add_noise(self, x0, noise, t):
         """x_t = sqrt(ᾱ_t) x0 + sqrt(1-ᾱ_t) ε (DDPM eq. 4)."""
