@@ -11,13 +11,14 @@ from pathlib import Path
 
 import numpy as np
 
-from diffusion.guidance import cfg_weights, guided_denoise_fn
+from diffusion.guidance import guided_denoise_fn
 from diffusion.samplers import SAMPLERS, make_timesteps, sample
 from diffusion.schedule import NoiseSchedule, ScheduleConfig
 from diffusion.unet import UNet, UNetConfig
 from lsgen import checkpoint as ckpt
 from lsgen.config import from_dict
-from lsgen.data.io import DataError, from_model_image, onehot
+from lsgen.data.color import match_color
+from lsgen.data.io import DataError, from_model_image, onehot, to_model_image
 from lsgen.runtime import jt
 from vae.latents import load_vae
 
@@ -29,7 +30,10 @@ class SampleOptions:
     sampler: str = "dpm++2m"
     steps: int = 20
     spacing: str = "trailing"
-    guidance_mask: float = 2.0         # classifier-free guidance scale on the mask (1 = none)
+    guidance_mask: float = 2.0         # s_mask (1 with s_ref = 0: plain conditional model)
+    guidance_ref: float = 1.0          # s_ref (0: the reference is ignored)
+    ref_strength: float = 1.0          # img2img from the reference: 1 = pure noise start
+    color_match: bool = False          # Lab mean/std transfer from the reference (post-process)
     eta: float = 0.0                   # DDIM stochasticity
     seed: int = 0
 
@@ -38,6 +42,18 @@ class SampleOptions:
             raise ValueError(f"sampler must be one of {SAMPLERS}, got {self.sampler!r}")
         if self.steps < 1:
             raise ValueError(f"steps must be >= 1, got {self.steps}")
+        if not 0.0 < self.ref_strength <= 1.0:
+            raise ValueError(f"ref strength must be in (0, 1], got {self.ref_strength}")
+
+
+def guidance_branches(guidance_mask: float, guidance_ref: float, with_ref: bool) -> list[tuple[int, int, float]]:
+    """(mask on?, ref on?, weight) for each network pass of compositional guidance:
+    ε = ε(∅,∅) + s_m (ε(m,∅) - ε(∅,∅)) + s_r (ε(m,r) - ε(m,∅)); zero-weight passes are dropped."""
+    if not with_ref:
+        branches = [(0, 0, 1.0 - guidance_mask), (1, 0, guidance_mask)]
+    else:
+        branches = [(0, 0, 1.0 - guidance_mask), (1, 0, guidance_mask - guidance_ref), (1, 1, guidance_ref)]
+    return [b for b in branches if b[2] != 0.0]
 
 
 def unet_configs(meta: dict) -> tuple[UNetConfig, ScheduleConfig]:
@@ -95,26 +111,58 @@ class LandscapePipeline:
             multiple = self.factor * self.unet.cfg.downsampling
             raise DataError(f"mask is {w}x{h}; width and height must be multiples of {multiple} for this model")
 
-    def generate(self, mask_ids: np.ndarray, options: SampleOptions, callback=None) -> np.ndarray:
-        """mask_ids (B, H, W) int in 0..28 -> images (B, H, W, 3) uint8."""
+    def denoise_fn(self, mask_ids: np.ndarray, ref_images: np.ndarray | None, options: SampleOptions):
+        """The guided denoise_fn(x, t) for these masks (+ references): one batched UNet call."""
+        b = mask_ids.shape[0]
+        mask = jt.array(onehot(mask_ids))
+        has_route = self.unet.ref_encoder is not None
+        use_ref = ref_images is not None and has_route
+        if has_route:
+            without_ref = self.unet.null_ref(b)
+        if use_ref:
+            with_ref = self.unet.encode_ref(jt.array(np.stack([to_model_image(r) for r in ref_images])))
+        branches, weights = [], []
+        for mask_on, ref_on, weight in guidance_branches(options.guidance_mask, options.guidance_ref, use_ref):
+            cond = {"mask_onehot": mask, "mask_keep": jt.full((b,), float(mask_on))}
+            if has_route:
+                tokens, glob = with_ref if ref_on else without_ref
+                cond.update(ref_tokens=tokens, ref_global=glob)
+            branches.append(cond)
+            weights.append(weight)
+        return guided_denoise_fn(self.unet, branches, weights)
+
+    def start(self, shape: tuple, ref_images: np.ndarray | None, options: SampleOptions, rng):
+        """(x_start, timesteps). ref_strength s < 1 starts from the reference's latents noised to
+        the s-th fraction of the trajectory (SDEdit, Meng et al. 2022; IIDM's route)."""
+        timesteps = make_timesteps(self.schedule.num_steps, options.steps, options.spacing)
+        noise = rng.standard_normal(shape).astype(np.float32)
+        if options.ref_strength >= 1.0 or ref_images is None:
+            return jt.array(noise), timesteps
+        keep = max(1, int(round(options.steps * options.ref_strength)))
+        timesteps = timesteps[len(timesteps) - keep:]
+        ref = jt.array(np.stack([to_model_image(r) for r in ref_images]))
+        latents = self.vae.encode(ref).mean * self.latent_scale
+        return self.schedule.add_noise(latents, jt.array(noise), int(timesteps[0])), timesteps
+
+    def generate(self, mask_ids: np.ndarray, options: SampleOptions, ref_images: np.ndarray | None = None,
+                 callback=None) -> np.ndarray:
+        """mask_ids (B, H, W) int in 0..28, ref_images (B, H, W, 3) uint8 at the same size or None
+        -> images (B, H, W, 3) uint8."""
         self.check_mask(mask_ids)
         b, h, w = mask_ids.shape
+        if ref_images is not None and ref_images.shape[:3] != (b, h, w):
+            raise ValueError(f"references are {ref_images.shape[1:3]}, masks {(h, w)}: resize them first")
         rng = np.random.default_rng(options.seed)
-        shape = (b, self.latent_channels, h // self.factor, w // self.factor)
-        x_T = jt.array(rng.standard_normal(shape).astype(np.float32))
-        mask = jt.array(onehot(mask_ids))
-        cond = {"mask_onehot": mask, "mask_keep": jt.ones(b)}
-        uncond = {"mask_onehot": mask, "mask_keep": jt.zeros(b)}
-        if options.guidance_mask == 1.0:
-            denoise = guided_denoise_fn(self.unet, [cond], [1.0])
-        else:
-            denoise = guided_denoise_fn(self.unet, [uncond, cond], cfg_weights(options.guidance_mask))
-        timesteps = make_timesteps(self.schedule.num_steps, options.steps, options.spacing)
 
         def noise_fn(x):
             return jt.array(rng.standard_normal(tuple(x.shape)).astype(np.float32))
 
         with jt.no_grad():
-            latents = sample(options.sampler, denoise, self.schedule, x_T, timesteps, noise_fn, options.eta, callback)
-            images = self.vae.decode(latents / self.latent_scale).numpy()
-        return np.stack([from_model_image(img) for img in images])
+            x, timesteps = self.start((b, self.latent_channels, h // self.factor, w // self.factor),
+                                      ref_images, options, rng)
+            denoise = self.denoise_fn(mask_ids, ref_images, options)
+            latents = sample(options.sampler, denoise, self.schedule, x, timesteps, noise_fn, options.eta, callback)
+            images = np.stack([from_model_image(img) for img in self.vae.decode(latents / self.latent_scale).numpy()])
+        if options.color_match and ref_images is not None:
+            images = np.stack([match_color(img, ref) for img, ref in zip(images, ref_images)])
+        return images

@@ -16,11 +16,13 @@ import numpy as np
 from PIL import Image
 
 from diffusion.pipeline import KIND, LandscapePipeline, SampleOptions
+from diffusion.refs import REF_SOURCES, WithRefs, make_ref_source
 from diffusion.schedule import NoiseSchedule, ScheduleConfig
 from diffusion.unet import UNet, UNetConfig
 from lsgen import checkpoint as ckpt
 from lsgen.config import to_dict
 from lsgen.data.classes import colorize
+from lsgen.data.io import from_model_image
 from lsgen.data.loader import BatchLoader
 from lsgen.runtime import jt, seed_everything, set_precision
 from lsgen.train.loop import Phase, TrainConfig, TrainTask, run_training
@@ -32,12 +34,18 @@ FINAL_NAME = "unet.safetensors"
 
 @dataclass
 class CondConfig:
-    """The `cond` section: conditioning dropout for classifier-free guidance."""
+    """The `cond` section: independent mask/ref dropout for (dual) classifier-free guidance, and
+    where training references come from (diffusion/refs.py; used when model.ref_dim > 0)."""
     mask_dropout: float = 0.1
+    ref_dropout: float = 0.1
+    ref_source: str = "auto"           # auto | style (synthetic pairs) | augment (view of the target)
 
     def __post_init__(self):
-        if not 0.0 <= self.mask_dropout < 1.0:
-            raise ValueError(f"mask_dropout must be in [0, 1), got {self.mask_dropout}")
+        for name in ("mask_dropout", "ref_dropout"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+        if self.ref_source not in REF_SOURCES:
+            raise ValueError(f"ref_source must be one of {REF_SOURCES}, got {self.ref_source!r}")
 
 
 @dataclass
@@ -53,14 +61,21 @@ SECTIONS = {"model": UNetConfig, "schedule": ScheduleConfig, "cond": CondConfig,
             "train": TrainConfig, "data": LatentDataConfig}
 
 
-def denoising_loss(unet: UNet, schedule: NoiseSchedule, batch: dict, mask_dropout: float) -> dict:
-    """One micro-batch's loss. batch: latents (B,C,h,w) scaled, mask_onehot (B,29,H,W)."""
+def denoising_loss(unet: UNet, schedule: NoiseSchedule, batch: dict, cond: CondConfig) -> dict:
+    """One micro-batch's loss. batch: latents (B,C,h,w) scaled, mask_onehot (B,29,H,W), and
+    ref_image (B,3,H,W) in [-1,1] when the UNet has a reference route. Mask and reference are
+    dropped independently, so ε(∅,∅), ε(m,∅) and ε(m,r) are all learned."""
     x0 = batch["latents"]
     b = x0.shape[0]
     t = jt.randint(0, schedule.num_steps, shape=(b,))
     noise = jt.randn_like(x0)
-    keep = (jt.rand(b) >= mask_dropout).float32()
-    output = unet(schedule.add_noise(x0, noise, t), t, mask_onehot=batch["mask_onehot"], mask_keep=keep)
+    mask_keep = (jt.rand(b) >= cond.mask_dropout).float32()
+    ref_tokens = ref_global = None
+    if unet.ref_encoder is not None:
+        ref_keep = (jt.rand(b) >= cond.ref_dropout).float32()
+        ref_tokens, ref_global = unet.encode_ref(batch["ref_image"], ref_keep)
+    output = unet(schedule.add_noise(x0, noise, t), t, mask_onehot=batch["mask_onehot"], mask_keep=mask_keep,
+                  ref_tokens=ref_tokens, ref_global=ref_global)
     return {"loss": ((output - schedule.target(x0, noise, t)) ** 2).mean()}
 
 
@@ -69,59 +84,83 @@ def unet_metadata(data: LatentDataConfig, latent_scale: float, image_size) -> di
             "latent_scale": latent_scale, "image_size": list(image_size)}
 
 
-def make_task(sections: dict, dataset: LatentDataset, preview_masks: np.ndarray | None = None) -> TrainTask:
+def make_task(sections: dict, dataset, preview_samples: dict | None = None) -> TrainTask:
+    """The UNet's TrainTask; `dataset` is a LatentDataset, or one wrapped by WithRefs."""
     model_cfg, sched_cfg, train_cfg = sections["model"], sections["schedule"], sections["train"]
     unet = UNet(model_cfg)
     schedule = NoiseSchedule(sched_cfg)
     updater = Updater(dict(unet.state_dict()), sections["optim"], train_cfg.steps, train_cfg.grad_accum,
                       train_cfg.precision, name="unet")
+    latents = getattr(dataset, "dataset", dataset)
 
     def loss_fn(batch, step):
-        return denoising_loss(unet, schedule, batch, sections["cond"].mask_dropout)
+        return denoising_loss(unet, schedule, batch, sections["cond"])
 
     def to_batch(arrays):
-        return {"latents": jt.array(arrays["latents"]), "mask_onehot": jt.array(arrays["mask_onehot"])}
+        return {k: jt.array(arrays[k]) for k in ("latents", "mask_onehot", "ref_image") if k in arrays}
 
-    meta = unet_metadata(sections["data"], dataset.scale, (dataset.width, dataset.height))
+    meta = unet_metadata(sections["data"], latents.scale, (latents.width, latents.height))
     preview = None
-    if preview_masks is not None:
+    if preview_samples is not None:
         def preview(step, run_dir):
-            write_preview(unet, schedule, sections["data"], dataset.scale, preview_masks, run_dir / f"preview_{step:07d}.png")
+            write_preview(unet, schedule, sections["data"], latents.scale, preview_samples,
+                          run_dir / f"preview_{step:07d}.png")
     return TrainTask(kind=KIND, model=unet, phases=[Phase("unet", updater, loss_fn)], to_batch=to_batch,
                      model_config={"unet": to_dict(model_cfg), "schedule": to_dict(sched_cfg)},
                      preview=preview, extra_metadata=lambda: meta)
 
 
 def write_preview(unet: UNet, schedule: NoiseSchedule, data: LatentDataConfig, scale: float,
-                  masks: np.ndarray, path: Path) -> None:
-    """Grid of (mask | sample) rows from the current (raw) weights, 20 DDIM steps."""
+                  samples: dict, path: Path) -> None:
+    """Grid of (mask | [ref |] sample) rows from the current (raw) weights, 20 DDIM steps.
+    samples: mask_ids (B,H,W) and, for a reference route, ref_images (B,H,W,3) uint8."""
     from vae.latents import load_vae  # noqa: PLC0415
 
     unet.eval()
     vae, _ = load_vae(data.vae)
     pipe = LandscapePipeline(unet, schedule, vae, scale)
-    images = pipe.generate(masks, SampleOptions(sampler="ddim", steps=20, guidance_mask=2.0))
+    refs = samples.get("ref_images")
+    images = pipe.generate(samples["mask_ids"], SampleOptions(sampler="ddim", steps=20, guidance_mask=2.0), refs)
     unet.train()
-    rows = [np.concatenate([colorize(m), img], axis=1) for m, img in zip(masks, images)]
+    columns = [[colorize(m) for m in samples["mask_ids"]]] + ([list(refs)] if refs is not None else []) + [list(images)]
+    rows = [np.concatenate(row, axis=1) for row in zip(*columns)]
     ckpt.write_with(path, lambda tmp: Image.fromarray(np.concatenate(rows, axis=0)).save(tmp, format="PNG"))
+
+
+def training_datasets(sections: dict):
+    """(train dataset, preview samples or None): cached latents, with references when the UNet
+    has a reference route."""
+    data, model, cond = sections["data"], sections["model"], sections["cond"]
+    train_set = LatentDataset(data.train_cache, data.vae, data.root or None)
+    check_latent_shape(model, train_set)
+    source = None
+    if model.ref_dim:
+        root = data.root or train_set.meta["data_root"]
+        source = make_ref_source(cond.ref_source, root, train_set.width, train_set.height)
+        train_set = WithRefs(train_set, train_set.meta["names"], source)
+    if not (data.val_cache and sections["train"].preview_every):
+        return train_set, None
+    val = LatentDataset(data.val_cache, data.vae, data.root or None)
+    if source is not None:
+        val = WithRefs(val, val.meta["names"], source)
+    picked = [val.load(i) for i in range(min(4, len(val)))]
+    preview = {"mask_ids": np.stack([p["mask_ids"] for p in picked])}
+    if source is not None:
+        preview["ref_images"] = np.stack([from_model_image(p["ref_image"]) for p in picked])
+    return train_set, preview
 
 
 def train(sections: dict, run_dir: str | Path, resume: bool = False, progress: bool = True) -> Path:
     """Train a UNet on cached latents; returns `<run_dir>/unet.safetensors`."""
-    train_cfg, data = sections["train"], sections["data"]
-    set_precision(train_cfg.precision)
-    seed_everything(train_cfg.seed)
-    dataset = LatentDataset(data.train_cache, data.vae, data.root or None)
-    check_latent_shape(sections["model"], dataset)
-    preview_masks = None
-    if data.val_cache and train_cfg.preview_every:
-        val = LatentDataset(data.val_cache, data.vae, data.root or None)
-        preview_masks = np.stack([val.load(i)["mask_ids"] for i in range(min(4, len(val)))])
-    task = make_task(sections, dataset, preview_masks)
-    loader = BatchLoader(dataset, train_cfg.batch_size, seed=train_cfg.seed)
-    final = run_training(task, train_cfg, loader, run_dir, resume=resume, progress=progress)
     from lsgen.train import dist  # noqa: PLC0415
 
+    train_cfg = sections["train"]
+    set_precision(train_cfg.precision)
+    seed_everything(train_cfg.seed)
+    dataset, preview = training_datasets(sections)
+    task = make_task(sections, dataset, preview)
+    loader = BatchLoader(dataset, train_cfg.batch_size, seed=train_cfg.seed)
+    final = run_training(task, train_cfg, loader, run_dir, resume=resume, progress=progress)
     if dist.is_main():
         ckpt.write_with(Path(run_dir) / FINAL_NAME, lambda tmp: shutil.copyfile(final, tmp))
     return Path(run_dir) / FINAL_NAME

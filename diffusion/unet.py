@@ -5,8 +5,8 @@ Conditioning routes, each named in `UNet.execute`:
   map (one-hot * keep, plus a "no mask" channel = 1 - keep, so the mask can be dropped for
   classifier-free guidance) is nearest-resized and concatenated to the input latents, and drives
   SPADE modulation in every decoder ResBlock (SDM, Wang et al. 2022);
-- ref_tokens (B, N, D): cross-attention in the attention blocks (when ref_token_dim > 0);
-- ref_global (B, D): projected and added to the time embedding (when ref_global_dim > 0);
+- ref_tokens (B, N, D): cross-attention in the attention blocks (when ref_dim > 0; from `encode_ref`);
+- ref_global (B, D): projected and added to the time embedding (when ref_dim > 0);
 - control: ControlNet residuals, one per skip connection plus one for the middle block.
 """
 from __future__ import annotations
@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from diffusion.blocks import (AttentionBlock, Downsample, ResBlock, Upsample, resize_nearest,
                               timestep_embedding, zero_module)
+from diffusion.conditioning import RefEncoder
 from lsgen.data.classes import NUM_CLASSES
 from lsgen.runtime import jt
 
@@ -37,8 +38,9 @@ class UNetConfig:
     mask_concat: bool = True           # route 1: mask map concatenated to the input
     mask_spade: bool = True            # route 2: SPADE modulation in the decoder
     spade_hidden: int = 64
-    ref_token_dim: int = 0             # > 0 enables cross-attention to ref_tokens
-    ref_global_dim: int = 0            # > 0 enables ref_global added to the time embedding
+    ref_dim: int = 0                   # > 0: reference encoder, cross-attention to ref_tokens and
+                                       # ref_global added to the time embedding (diffusion/conditioning.py)
+    ref_hist_bins: int = 4             # colour-histogram cells per channel of the reference statistics
 
     def __post_init__(self):
         widths = [self.base_channels * m for m in self.channel_mult]
@@ -79,7 +81,8 @@ class UNet(nn.Module):
         self.cfg = cfg
         emb_dim = 4 * cfg.base_channels
         self.time_mlp = nn.Sequential(nn.Linear(cfg.base_channels, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
-        self.ref_global_proj = zero_module(nn.Linear(cfg.ref_global_dim, emb_dim)) if cfg.ref_global_dim else None
+        self.ref_encoder = RefEncoder(cfg.ref_dim, cfg.ref_hist_bins) if cfg.ref_dim else None
+        self.ref_global_proj = zero_module(nn.Linear(cfg.ref_dim, emb_dim)) if cfg.ref_dim else None
         in_ch = cfg.in_channels + (MASK_CHANNELS if cfg.mask_concat else 0)
         self.conv_in = nn.Conv2d(in_ch, cfg.base_channels, 3, padding=1)
         self.down, skip_channels = self._build_down(emb_dim)
@@ -89,7 +92,7 @@ class UNet(nn.Module):
         self.conv_out = zero_module(nn.Conv2d(cfg.base_channels, cfg.out_channels, 3, padding=1))
 
     def _attn(self, ch: int):
-        return AttentionBlock(ch, self.cfg.num_heads, self.cfg.groups, self.cfg.ref_token_dim)
+        return AttentionBlock(ch, self.cfg.num_heads, self.cfg.groups, self.cfg.ref_dim)
 
     def _res(self, in_ch: int, out_ch: int, emb_dim: int, decoder: bool = False):
         c = self.cfg
@@ -133,6 +136,18 @@ class UNet(nn.Module):
         keep = (jt.ones(batch) if mask_keep is None else mask_keep.float32()).reshape(-1, 1, 1, 1)
         no_mask = jt.ones_like(mask_onehot[:, :1]) * (1 - keep)
         return jt.concat([mask_onehot * keep, no_mask], dim=1)
+
+    def encode_ref(self, ref_image, ref_keep=None):
+        """Reference photo (B, 3, H, W) in [-1, 1] (+ ref_keep (B,)) -> (ref_tokens, ref_global)."""
+        if self.ref_encoder is None:
+            raise ValueError("this UNet has no reference route (model.ref_dim = 0)")
+        return self.ref_encoder(ref_image, ref_keep)
+
+    def null_ref(self, batch: int):
+        """(ref_tokens, ref_global) of 'no reference' (what a dropped reference becomes)."""
+        encoder = self.ref_encoder
+        tokens = encoder.null_tokens.broadcast((batch,) + tuple(encoder.null_tokens.shape[1:]))
+        return tokens, jt.zeros((batch, self.cfg.ref_dim))
 
     def embed(self, t, ref_global=None):
         emb = self.time_mlp(timestep_embedding(t, self.cfg.base_channels))

@@ -1,17 +1,23 @@
 #!/usr/bin/env python
-"""Generate landscapes from label maps with a trained UNet + VAE.
+"""Generate landscapes from label maps (+ reference photos) with a trained UNet + VAE.
 
-Each --mask is a label PNG of class ids 0..28 (any PNG mode); it is resized (nearest) to the size
-the model was trained at unless --size says otherwise. Writes <out>/<mask stem>_<k>.png for k in
-0..batch-1 (or exactly --out when it ends in .png and there is one mask and one sample).
+Single mode: --mask m.png [more.png ...] [--ref r.jpg] -> --out out.png, or a folder of
+<mask stem>_<k>.png. Folder mode (the contest's submission layout): --mask-dir DIR
+[--label-to-img label_to_img.json --ref-dir DIR] -> --out FOLDER/<label stem>.jpg, each at its
+label's size. Masks are class ids 0..28 in any PNG mode; they are resized (nearest) to the size
+the model was trained at (or --size), and outputs are resized back to the label's size.
+Guidance: ε = ε(∅,∅) + s_mask(ε(m,∅) − ε(∅,∅)) + s_ref(ε(m,r) − ε(m,∅)), one batched pass.
 
 Examples:
-    python scripts/sample.py --checkpoint runs/unet --mask m.png --out out.png
-    python scripts/sample.py --checkpoint runs/unet/unet.safetensors --mask a.png b.png --batch 4 --out samples/
+    python scripts/sample.py --checkpoint runs/unet --mask m.png --ref r.jpg --out out.png
+    python scripts/sample.py --checkpoint runs/unet --mask-dir test/labels --label-to-img label_to_img.json \\
+        --ref-dir train_resized/imgs --out submission/
 """
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -25,56 +31,91 @@ def parse_args():
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog="\n".join(__doc__.splitlines()[2:]))
     parser.add_argument("--checkpoint", required=True, help="UNet checkpoint file or run directory")
-    parser.add_argument("--mask", required=True, nargs="+", help="label PNG(s), class ids 0..28")
-    parser.add_argument("--out", required=True, help="output folder, or a .png path for a single image")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--mask", nargs="+", help="label PNG(s), class ids 0..28")
+    source.add_argument("--mask-dir", help="folder of label PNGs (folder mode)")
+    parser.add_argument("--ref", nargs="+", help="reference photo(s): one for all masks or one per mask")
+    parser.add_argument("--label-to-img", help="folder mode: JSON mapping label file -> reference photo")
+    parser.add_argument("--ref-dir", help="folder mode: where the reference photos are")
+    parser.add_argument("--out", required=True, help="output .png (single image) or folder")
     parser.add_argument("--vae", help="VAE checkpoint (default: the one recorded in the UNet checkpoint)")
     parser.add_argument("--size", type=parse_size, help="WxH to generate at (default: the training size)")
     parser.add_argument("--sampler", default="dpm++2m", choices=("dpm++2m", "ddim", "ddpm"), help="default: %(default)s")
     parser.add_argument("--steps", type=positive_int, default=20, help="sampler steps (default: %(default)s)")
-    parser.add_argument("--guidance", type=float, default=2.0, help="mask guidance scale, 1 = none (default: %(default)s)")
+    parser.add_argument("--guidance-mask", type=float, default=2.0, help="s_mask (default: %(default)s)")
+    parser.add_argument("--guidance-ref", type=float, default=1.0, help="s_ref, 0 ignores the ref (default: %(default)s)")
+    parser.add_argument("--ref-strength", type=float, default=1.0,
+                        help="img2img: start from the ref's latents noised to this level; 1 = pure noise (default)")
+    parser.add_argument("--color-match", action="store_true", help="Lab mean/std colour transfer from the ref")
     parser.add_argument("--seed", type=int, default=0, help="default: %(default)s")
-    parser.add_argument("--batch", type=positive_int, default=1, help="samples per mask (default: %(default)s)")
+    parser.add_argument("--batch", type=positive_int, default=1, help="samples per mask, single mode (default: 1)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="default: %(default)s")
     return parser.parse_args()
 
 
-def output_paths(out: str, stems: list[str], batch: int) -> list[list[Path]]:
-    if out.lower().endswith(".png"):
-        if len(stems) * batch != 1:
-            raise ValueError("--out is a single .png but several images would be generated; give a folder")
-        return [[Path(out)]]
-    return [[Path(out) / f"{stem}_{k}.png" for k in range(batch)] for stem in stems]
+def make_jobs(args):
+    from diffusion.sampling_io import folder_jobs, single_jobs  # noqa: PLC0415
+
+    if args.mask_dir:
+        return folder_jobs(args.mask_dir, args.label_to_img, args.ref_dir, args.out)
+    return single_jobs(args.mask, args.ref, args.out, args.batch)
+
+
+def render(pipe, jobs, options, size, staging: Path | None) -> None:
+    """Generate every job (seed = --seed + job index) and write it (into `staging` when given)."""
+    from dataclasses import replace  # noqa: PLC0415
+
+    import numpy as np  # noqa: PLC0415
+    from PIL import Image  # noqa: PLC0415
+    from tqdm import tqdm  # noqa: PLC0415
+
+    from diffusion.sampling_io import model_inputs, to_label_size  # noqa: PLC0415
+    from lsgen.checkpoint import write_with  # noqa: PLC0415
+
+    pipe.check_mask(np.zeros((size[1], size[0]), np.int32))
+    for index, job in enumerate(tqdm(jobs, desc="sample", unit="img", disable=len(jobs) < 2)):
+        mask, ref = model_inputs(job, *size)
+        image = pipe.generate(mask[None], replace(options, seed=options.seed + index), None if ref is None else ref[None])[0]
+        target = (staging / job.output.name) if staging else job.output
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fmt = "JPEG" if target.suffix.lower() == ".jpg" else "PNG"
+        final = to_label_size(image, job)
+        write_with(target, lambda tmp, im=final: Image.fromarray(im).save(tmp, format=fmt, quality=95))
+
+
+def write_folder(pipe, jobs, options, size, out: Path) -> None:
+    """Folder mode: build in a temporary sibling folder, rename into place when complete."""
+    if out.exists() and any(out.iterdir()):
+        raise FileExistsError(f"{out} exists and is not empty")
+    staging = out.parent / f".{out.name}.tmp-{os.getpid()}"
+    try:
+        render(pipe, jobs, options, size, staging)
+        if out.exists():
+            out.rmdir()
+        os.replace(staging, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def main() -> None:
     args = parse_args()
-    from lsgen.data.io import read_label, resize_label  # noqa: PLC0415
-
-    masks = [read_label(path) for path in args.mask]  # bad masks fail before loading any model
-    from PIL import Image  # noqa: PLC0415
-    from tqdm import tqdm  # noqa: PLC0415
-
+    jobs = make_jobs(args)  # every input is read and validated before a model is loaded
     from diffusion.pipeline import LandscapePipeline, SampleOptions  # noqa: PLC0415
-    from lsgen.checkpoint import write_with  # noqa: PLC0415
     from lsgen.runtime import select_device  # noqa: PLC0415
-    import numpy as np  # noqa: PLC0415
 
+    options = SampleOptions(sampler=args.sampler, steps=args.steps, guidance_mask=args.guidance_mask,
+                            guidance_ref=args.guidance_ref, ref_strength=args.ref_strength,
+                            color_match=args.color_match, seed=args.seed)
     select_device(args.device)
     pipe = LandscapePipeline.from_checkpoint(args.checkpoint, args.vae)
     if args.size is None and pipe.image_size is None:
         raise ValueError("the checkpoint does not record its image size; pass --size WxH")
-    width, height = args.size or pipe.image_size
-    options = SampleOptions(sampler=args.sampler, steps=args.steps, guidance_mask=args.guidance, seed=args.seed)
-    paths = output_paths(args.out, [Path(p).stem for p in args.mask], args.batch)
-    for mask, targets in zip(masks, paths):
-        ids = np.repeat(resize_label(mask, width, height)[None], args.batch, axis=0)
-        bar = tqdm(total=options.steps, desc=targets[0].stem, leave=False)
-        images = pipe.generate(ids, options, callback=lambda i, n: bar.update(1))
-        bar.close()
-        for image, target in zip(images, targets):
-            target.parent.mkdir(parents=True, exist_ok=True)
-            write_with(target, lambda tmp, im=image: Image.fromarray(im).save(tmp, format="PNG"))
-            print(f"wrote {target}")
+    size = args.size or pipe.image_size
+    if args.mask_dir:
+        write_folder(pipe, jobs, options, size, Path(args.out))
+    else:
+        render(pipe, jobs, options, size, None)
+    print(f"wrote {len(jobs)} image(s) to {args.out}")
 
 
 if __name__ == "__main__":
