@@ -147,6 +147,9 @@ def load_module(module, arrays: dict[str, np.ndarray], what: str = "model", pref
     for name, var in state.items():
         if name in own:
             var.update(jt.array(own[name]).cast(var.dtype))
+    # Materialise now: Jittor 1.3.11 miscompiles a pending 1-element `array` op fused into a
+    # broadcast (e.g. the bias of a 1-channel conv): "op0_outputstride1 was not declared".
+    jt.sync([var for name, var in state.items() if name in own])
 
 
 def load_weights(module, path: str | Path, kind: str | None = None, prefix: str = "",

@@ -2,7 +2,7 @@
 # One-command setup for landscape-gen on a fresh Debian 12 / Python 3.11 machine.
 #
 #   bash scripts/setup.sh            # runtime install (venv in .venv)
-#   bash scripts/setup.sh --test     # + test extras (pytest)
+#   bash scripts/setup.sh --test     # + test and reference extras (pytest; torch, pytorch-fid, diffusers as oracles)
 #
 # Idempotent: every step checks whether its result already exists; a second run is fast and
 # changes nothing. Steps: Debian packages (oneDNN, Open MPI) -> venv -> pip install -e . ->
@@ -15,7 +15,7 @@ VENV="${LSGEN_VENV:-$ROOT/.venv}"
 EXTRAS=""
 for arg in "$@"; do
   case "$arg" in
-    --test) EXTRAS="[test]" ;;
+    --test) EXTRAS="[test,ref]" ;;
     -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
     *) echo "setup.sh: unknown option $arg (try --help)" >&2; exit 2 ;;
   esac

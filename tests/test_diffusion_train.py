@@ -67,19 +67,46 @@ def test_loss_falls_and_checkpoint_rebuilds_pipeline(latent_setup):
     np.testing.assert_array_equal(images, again)
 
 
-def test_sample_script(latent_setup, tmp_path):
+def test_sample_script_single_and_folder_modes(latent_setup, tmp_path):
     root, data = latent_setup
     if not (root / "run/unet.safetensors").is_file():
         pytest.skip("needs the trained run of the previous test")
     mask = sorted((data / "train_resized/labels").glob("*.png"))[0]
-    result = run_script("scripts/sample.py", "--checkpoint", str(root / "run"), "--mask", str(mask),
-                        "--out", str(tmp_path / "out"), "--steps", "2", "--batch", "2", "--sampler", "ddim")
+    ref = sorted((data / "train_resized/imgs").glob("*.jpg"))[1]
+    common = ["--checkpoint", str(root / "run"), "--steps", "2", "--sampler", "ddim"]
+    result = run_script("scripts/sample.py", *common, "--mask", str(mask), "--ref", str(ref),
+                        "--out", str(tmp_path / "out"), "--batch", "2")
     assert result.returncode == 0, result.stderr[-1500:]
     outputs = sorted((tmp_path / "out").glob("*.png"))
-    assert len(outputs) == 2 and Image.open(outputs[0]).size == (W, H)
+    assert [p.name for p in outputs] == [f"{mask.stem}_0.png", f"{mask.stem}_1.png"]
+    assert Image.open(outputs[0]).size == (W, H)
+    folder = run_script("scripts/sample.py", *common, "--mask-dir", str(data / "test/labels"),
+                        "--label-to-img", str(data / "label_to_img.json"), "--ref-dir",
+                        str(data / "train_resized/imgs"), "--out", str(tmp_path / "submission"))
+    assert folder.returncode == 0, folder.stderr[-1500:]
+    labels = sorted(p.stem for p in (data / "test/labels").glob("*.png"))
+    assert sorted(p.stem for p in (tmp_path / "submission").iterdir()) == labels
+    assert all(p.suffix == ".jpg" for p in (tmp_path / "submission").iterdir())
+
+
+def test_sample_script_errors_write_nothing(latent_setup, tmp_path):
+    root, data = latent_setup
+    if not (root / "run/unet.safetensors").is_file():
+        pytest.skip("needs the trained run of the first test")
     bad = tmp_path / "bad.png"
     Image.fromarray(np.full((H, W), 31, np.uint8), mode="L").save(bad)
-    result = run_script("scripts/sample.py", "--checkpoint", str(root / "run"), "--mask", str(bad),
-                        "--out", str(tmp_path / "bad_out"))
-    assert result.returncode == 2 and result.stderr.strip().splitlines()[-1].startswith("error:")
-    assert "has class id 31" in result.stderr and not (tmp_path / "bad_out").exists()
+    cases = {
+        "has class id 31": ["--mask", str(bad), "--out", str(tmp_path / "o1")],
+        "unreadable or corrupt": ["--mask", str(sorted((data / "test/labels").glob("*.png"))[0]), "--ref", str(bad.with_suffix(".jpg")), "--out", str(tmp_path / "o2")],
+    }
+    bad.with_suffix(".jpg").write_bytes(b"\xff\xd8 not a jpeg")
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    (masks / "a.png").write_bytes((data / "test/labels" / sorted(p.name for p in (data / "test/labels").glob("*.png"))[0]).read_bytes())
+    Image.fromarray(np.full((H, W), 40, np.uint8), mode="L").save(masks / "b.png")
+    cases["b.png: has class id 40"] = ["--mask-dir", str(masks), "--out", str(tmp_path / "o3")]
+    for message, args in cases.items():
+        result = run_script("scripts/sample.py", "--checkpoint", str(root / "run"), *args)
+        lines = result.stderr.strip().splitlines()
+        assert result.returncode == 2 and lines[-1].startswith("error:") and message in lines[-1], result.stderr
+    assert not any((tmp_path / name).exists() for name in ("o1", "o2", "o3"))

@@ -13,7 +13,7 @@ from lsgen.config import to_dict
 from lsgen.runtime import jt
 
 TINY = UNetConfig(in_channels=4, out_channels=4, base_channels=8, channel_mult=(1, 2), num_res_blocks=1,
-                  attention_levels=(1,), num_heads=2, groups=4, spade_hidden=8, ref_token_dim=6, ref_global_dim=6)
+                  attention_levels=(1,), num_heads=2, groups=4, spade_hidden=8, ref_dim=6)
 
 
 @pytest.fixture(scope="module")

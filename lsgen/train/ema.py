@@ -42,6 +42,7 @@ class EMA:
         check_compatible({k: tuple(v.shape) for k, v in self.shadow.items()}, own, "EMA weights")
         for name, var in self.shadow.items():
             var.update(jt.array(own[name]).cast(var.dtype))
+        jt.sync(list(self.shadow.values()))  # see lsgen.checkpoint.load_module
         self.updates = int(updates)
 
     def copy_to(self, module) -> None:

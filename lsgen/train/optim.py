@@ -164,6 +164,7 @@ class Updater:
         for name, m, v in zip(self.params, group["m"], group["values"]):
             m.update(jt.array(own[f"{self.name}.m.{name}"]))
             v.update(jt.array(own[f"{self.name}.v.{name}"]))
+        jt.sync(group["m"] + group["values"])  # see lsgen.checkpoint.load_module
         self.optimizer.updates = int(scalars["updates"])
         self.optimizer.n_step = int(scalars["n_step"])
         self.loss_scale = float(scalars["loss_scale"])
