@@ -10,6 +10,7 @@ import math
 
 import numpy as np
 
+from lsgen import ops
 from lsgen.runtime import jt
 
 nn = jt.nn
@@ -49,9 +50,10 @@ class SPADE(nn.Module):
         self.gamma = zero_module(nn.Conv2d(hidden, channels, 3, padding=1))
         self.beta = zero_module(nn.Conv2d(hidden, channels, 3, padding=1))
 
-    def execute(self, x, mask_map):
+    def execute(self, x, mask_map, silu: bool = False):
+        """silu=True returns silu(SPADE(x)) from one fused kernel (lsgen.ops)."""
         features = self.shared(resize_nearest(mask_map, x.shape[2:]))
-        return self.norm(x) * (1 + self.gamma(features)) + self.beta(features)
+        return ops.group_norm_modulate(x, self.norm, self.gamma(features), self.beta(features), silu)
 
 
 class ResBlock(nn.Module):
@@ -73,22 +75,17 @@ class ResBlock(nn.Module):
         self.skip = nn.Conv2d(in_ch, out_ch, 1) if in_ch != out_ch else nn.Identity()
 
     def execute(self, x, emb, mask_map=None):
-        h = self.spade(x, mask_map) if self.spade is not None else self.norm1(x)
-        h = self.conv1(nn.silu(h))
+        h = self.spade(x, mask_map, silu=True) if self.spade is not None else ops.group_norm(x, self.norm1, silu=True)
+        h = self.conv1(h)
         h = h + self.emb_proj(nn.silu(emb)).reshape(emb.shape[0], -1, 1, 1)
-        h = self.conv2(self.dropout(nn.silu(self.norm2(h))))
+        h = self.conv2(self.dropout(ops.group_norm(h, self.norm2, silu=True)))
         return self.skip(x) + h
 
 
 def attention(q, k, v, heads: int):
-    """Scaled dot-product attention (Vaswani et al. 2017, eq. 1). q (B,N,C), k/v (B,M,C) -> (B,N,C)."""
-    b, n, c = q.shape
-    m, d = k.shape[1], c // heads
-    q = q.reshape(b, n, heads, d).transpose(0, 2, 1, 3)
-    k = k.reshape(b, m, heads, d).transpose(0, 2, 3, 1)
-    v = v.reshape(b, m, heads, d).transpose(0, 2, 1, 3)
-    weights = nn.softmax(jt.matmul(q, k) * (d ** -0.5), dim=-1)
-    return jt.matmul(weights, v).transpose(0, 2, 1, 3).reshape(b, n, c)
+    """Scaled dot-product attention (Vaswani et al. 2017, eq. 1). q (B,N,C), k/v (B,M,C) -> (B,N,C).
+    Fused oneDNN kernel on CPU; the plain formulation is `lsgen.ops.attention_plain`."""
+    return ops.attention(q, k, v, heads)
 
 
 class AttentionBlock(nn.Module):
@@ -106,7 +103,7 @@ class AttentionBlock(nn.Module):
 
     def execute(self, x, context=None):
         b, c, h, w = x.shape
-        tokens = self.norm(x).reshape(b, c, h * w).transpose(0, 2, 1)
+        tokens = ops.group_norm(x, self.norm).reshape(b, c, h * w).transpose(0, 2, 1)
         q, k, v = jt.chunk(self.qkv(tokens), 3, dim=2)
         out = x.reshape(b, c, h * w).transpose(0, 2, 1) + self.proj(attention(q, k, v, self.heads))
         if self.cross is not None and context is not None:

@@ -94,6 +94,19 @@ class LandscapePipeline:
         self.image_size = image_size   # (W, H) the UNet was trained at, when known
         self.factor = vae.cfg.downsample_factor
         self.latent_channels = unet.cfg.in_channels
+        self.controlnet, self.control_scale = None, 1.0
+
+    def use_controlnet(self, controlnet, scale: float = 1.0) -> None:
+        """Add a ControlNet (controlnet package; any callable with the same signature and a
+        `cfg.control` of 'mask' or 'edges') whose residuals enter every UNet pass."""
+        self.controlnet, self.control_scale = controlnet, scale
+
+    def model_fn(self, x, t, control_image=None, **cond):
+        """UNet call with the ControlNet's residuals when one is in use."""
+        control = None
+        if self.controlnet is not None:
+            control = self.controlnet(x, t, control_image, scale=self.control_scale, **cond)
+        return self.unet(x, t, control=control, **cond)
 
     @classmethod
     def from_checkpoint(cls, unet_path: str | Path, vae_path: str | Path | None = None) -> "LandscapePipeline":
@@ -111,10 +124,14 @@ class LandscapePipeline:
             multiple = self.factor * self.unet.cfg.downsampling
             raise DataError(f"mask is {w}x{h}; width and height must be multiples of {multiple} for this model")
 
-    def denoise_fn(self, mask_ids: np.ndarray, ref_images: np.ndarray | None, options: SampleOptions):
-        """The guided denoise_fn(x, t) for these masks (+ references): one batched UNet call."""
+    def denoise_fn(self, mask_ids: np.ndarray, ref_images: np.ndarray | None, options: SampleOptions,
+                   control_images: np.ndarray | None = None):
+        """The guided denoise_fn(x, t) for these masks (+ references): one batched UNet call.
+        control_images (B, C, H, W): the ControlNet's input; for a mask ControlNet the one-hot
+        masks at full resolution are used when none is given."""
         b = mask_ids.shape[0]
         mask = jt.array(onehot(mask_ids))
+        control = self._control(mask, control_images)
         has_route = self.unet.ref_encoder is not None
         use_ref = ref_images is not None and has_route
         if has_route:
@@ -124,12 +141,23 @@ class LandscapePipeline:
         branches, weights = [], []
         for mask_on, ref_on, weight in guidance_branches(options.guidance_mask, options.guidance_ref, use_ref):
             cond = {"mask_onehot": mask, "mask_keep": jt.full((b,), float(mask_on))}
+            if control is not None:
+                cond["control_image"] = control
             if has_route:
                 tokens, glob = with_ref if ref_on else without_ref
                 cond.update(ref_tokens=tokens, ref_global=glob)
             branches.append(cond)
             weights.append(weight)
-        return guided_denoise_fn(self.unet, branches, weights)
+        return guided_denoise_fn(self.model_fn, branches, weights)
+
+    def _control(self, mask, control_images):
+        if self.controlnet is None:
+            return None
+        if control_images is not None:
+            return jt.array(control_images.astype(np.float32))
+        if self.controlnet.cfg.control != "mask":
+            raise ValueError(f"a {self.controlnet.cfg.control!r} ControlNet needs control images")
+        return mask
 
     def start(self, shape: tuple, ref_images: np.ndarray | None, options: SampleOptions, rng):
         """(x_start, timesteps). ref_strength s < 1 starts from the reference's latents noised to
@@ -145,7 +173,7 @@ class LandscapePipeline:
         return self.schedule.add_noise(latents, jt.array(noise), int(timesteps[0])), timesteps
 
     def generate(self, mask_ids: np.ndarray, options: SampleOptions, ref_images: np.ndarray | None = None,
-                 callback=None) -> np.ndarray:
+                 callback=None, control_images: np.ndarray | None = None) -> np.ndarray:
         """mask_ids (B, H, W) int in 0..28, ref_images (B, H, W, 3) uint8 at the same size or None
         -> images (B, H, W, 3) uint8."""
         self.check_mask(mask_ids)
@@ -160,7 +188,7 @@ class LandscapePipeline:
         with jt.no_grad():
             x, timesteps = self.start((b, self.latent_channels, h // self.factor, w // self.factor),
                                       ref_images, options, rng)
-            denoise = self.denoise_fn(mask_ids, ref_images, options)
+            denoise = self.denoise_fn(mask_ids, ref_images, options, control_images)
             latents = sample(options.sampler, denoise, self.schedule, x, timesteps, noise_fn, options.eta, callback)
             images = np.stack([from_model_image(img) for img in self.vae.decode(latents / self.latent_scale).numpy()])
         if options.color_match and ref_images is not None:

@@ -61,21 +61,22 @@ SECTIONS = {"model": UNetConfig, "schedule": ScheduleConfig, "cond": CondConfig,
             "train": TrainConfig, "data": LatentDataConfig}
 
 
-def denoising_loss(unet: UNet, schedule: NoiseSchedule, batch: dict, cond: CondConfig) -> dict:
+def denoising_loss(unet: UNet, schedule: NoiseSchedule, batch: dict, cond: CondConfig, control_fn=None) -> dict:
     """One micro-batch's loss. batch: latents (B,C,h,w) scaled, mask_onehot (B,29,H,W), and
     ref_image (B,3,H,W) in [-1,1] when the UNet has a reference route. Mask and reference are
-    dropped independently, so ε(∅,∅), ε(m,∅) and ε(m,r) are all learned."""
+    dropped independently, so ε(∅,∅), ε(m,∅) and ε(m,r) are all learned. control_fn(x_t, t, batch,
+    **conditioning) -> ControlNet residuals, for adapter training on a frozen UNet."""
     x0 = batch["latents"]
     b = x0.shape[0]
     t = jt.randint(0, schedule.num_steps, shape=(b,))
     noise = jt.randn_like(x0)
-    mask_keep = (jt.rand(b) >= cond.mask_dropout).float32()
-    ref_tokens = ref_global = None
+    conditioning = {"mask_onehot": batch["mask_onehot"], "mask_keep": (jt.rand(b) >= cond.mask_dropout).float32()}
     if unet.ref_encoder is not None:
         ref_keep = (jt.rand(b) >= cond.ref_dropout).float32()
-        ref_tokens, ref_global = unet.encode_ref(batch["ref_image"], ref_keep)
-    output = unet(schedule.add_noise(x0, noise, t), t, mask_onehot=batch["mask_onehot"], mask_keep=mask_keep,
-                  ref_tokens=ref_tokens, ref_global=ref_global)
+        conditioning["ref_tokens"], conditioning["ref_global"] = unet.encode_ref(batch["ref_image"], ref_keep)
+    x_t = schedule.add_noise(x0, noise, t)
+    control = control_fn(x_t, t, batch, **conditioning) if control_fn is not None else None
+    output = unet(x_t, t, control=control, **conditioning)
     return {"loss": ((output - schedule.target(x0, noise, t)) ** 2).mean()}
 
 

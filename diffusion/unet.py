@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from diffusion.blocks import (AttentionBlock, Downsample, ResBlock, Upsample, resize_nearest,
                               timestep_embedding, zero_module)
 from diffusion.conditioning import RefEncoder
+from lsgen import ops
 from lsgen.data.classes import NUM_CLASSES
 from lsgen.runtime import jt
 
@@ -52,6 +53,16 @@ class UNetConfig:
     @property
     def downsampling(self) -> int:
         return 2 ** (len(self.channel_mult) - 1)
+
+
+def mask_map(mask_onehot, mask_keep, batch: int, size):
+    """(B, 30, H, W): one-hot * keep and the "no mask" channel 1 - keep. None -> all dropped
+    (then `size` is the map's (H, W))."""
+    if mask_onehot is None:
+        mask_onehot, mask_keep = jt.zeros((batch, NUM_CLASSES) + tuple(size)), jt.zeros(batch)
+    keep = (jt.ones(batch) if mask_keep is None else mask_keep.float32()).reshape(-1, 1, 1, 1)
+    no_mask = jt.ones_like(mask_onehot[:, :1]) * (1 - keep)
+    return jt.concat([mask_onehot * keep, no_mask], dim=1)
 
 
 class Stage(nn.Module):
@@ -129,14 +140,6 @@ class UNet(nn.Module):
                 ch = out_ch
         return stages
 
-    def mask_map(self, mask_onehot, mask_keep, batch: int, size):
-        """(B, 30, H, W): one-hot * keep and the "no mask" channel 1 - keep. None -> all dropped."""
-        if mask_onehot is None:
-            mask_onehot, mask_keep = jt.zeros((batch, NUM_CLASSES) + tuple(size)), jt.zeros(batch)
-        keep = (jt.ones(batch) if mask_keep is None else mask_keep.float32()).reshape(-1, 1, 1, 1)
-        no_mask = jt.ones_like(mask_onehot[:, :1]) * (1 - keep)
-        return jt.concat([mask_onehot * keep, no_mask], dim=1)
-
     def encode_ref(self, ref_image, ref_keep=None):
         """Reference photo (B, 3, H, W) in [-1, 1] (+ ref_keep (B,)) -> (ref_tokens, ref_global)."""
         if self.ref_encoder is None:
@@ -160,19 +163,19 @@ class UNet(nn.Module):
         (B,) 1 = use the mask, 0 = dropped; ref_tokens (B, N, D); ref_global (B, D); control: list of
         len(skips) + 1 residuals. Returns (B, out_channels, h, w)."""
         emb = self.embed(t, ref_global)
-        mask_map = self.mask_map(mask_onehot, mask_keep, x.shape[0], x.shape[2:])
-        h = jt.concat([x, resize_nearest(mask_map, x.shape[2:])], dim=1) if self.cfg.mask_concat else x
+        masks = mask_map(mask_onehot, mask_keep, x.shape[0], x.shape[2:])
+        h = jt.concat([x, resize_nearest(masks, x.shape[2:])], dim=1) if self.cfg.mask_concat else x
         h = self.conv_in(h)
         skips = [h]
         for stage in self.down:
-            h = stage(h, emb, mask_map, ref_tokens)
+            h = stage(h, emb, masks, ref_tokens)
             skips.append(h)
         for stage in self.middle:
-            h = stage(h, emb, mask_map, ref_tokens)
+            h = stage(h, emb, masks, ref_tokens)
         if control is not None:
             skips = [s + r for s, r in zip(skips, control[:-1])]
             h = h + control[-1]
         for stage in self.up:
             h = jt.concat([h, skips.pop()], dim=1)
-            h = stage(h, emb, mask_map, ref_tokens, out_size=skips[-1].shape[2:] if skips else None)
-        return self.conv_out(nn.silu(self.norm_out(h)))
+            h = stage(h, emb, masks, ref_tokens, out_size=skips[-1].shape[2:] if skips else None)
+        return self.conv_out(ops.group_norm(h, self.norm_out, silu=True))

@@ -49,6 +49,9 @@ def parse_args():
     parser.add_argument("--color-match", action="store_true", help="Lab mean/std colour transfer from the ref")
     parser.add_argument("--seed", type=int, default=0, help="default: %(default)s")
     parser.add_argument("--batch", type=positive_int, default=1, help="samples per mask, single mode (default: 1)")
+    parser.add_argument("--controlnet", help="ControlNet adapter file (scripts/train_controlnet.py)")
+    parser.add_argument("--control-scale", type=float, default=1.0, help="ControlNet residual scale (default: 1)")
+    parser.add_argument("--lora", nargs="+", help="LoRA adapter file(s) (scripts/train_lora.py)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="default: %(default)s")
     return parser.parse_args()
 
@@ -97,6 +100,22 @@ def write_folder(pipe, jobs, options, size, out: Path) -> None:
         shutil.rmtree(staging, ignore_errors=True)
 
 
+def add_adapters(pipe, args) -> None:
+    """Load --controlnet / --lora onto the pipeline's UNet (strict; tied to their base UNet)."""
+    if not (args.controlnet or args.lora):
+        return
+    from controlnet.controlnet import load_controlnet  # noqa: PLC0415
+    from controlnet.lora import load_lora  # noqa: PLC0415
+    from diffusion.pipeline import resolve_checkpoint  # noqa: PLC0415
+    from lsgen.checkpoint import read_metadata  # noqa: PLC0415
+
+    base_meta = read_metadata(resolve_checkpoint(args.checkpoint, "unet.safetensors"))
+    for path in args.lora or []:
+        load_lora(path, pipe.unet, base_meta)
+    if args.controlnet:
+        pipe.use_controlnet(load_controlnet(args.controlnet, pipe.unet), args.control_scale)
+
+
 def main() -> None:
     args = parse_args()
     jobs = make_jobs(args)  # every input is read and validated before a model is loaded
@@ -108,6 +127,7 @@ def main() -> None:
                             color_match=args.color_match, seed=args.seed)
     select_device(args.device)
     pipe = LandscapePipeline.from_checkpoint(args.checkpoint, args.vae)
+    add_adapters(pipe, args)
     if args.size is None and pipe.image_size is None:
         raise ValueError("the checkpoint does not record its image size; pass --size WxH")
     size = args.size or pipe.image_size

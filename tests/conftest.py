@@ -46,3 +46,52 @@ def tiny_2023(tmp_path) -> Path:
         write_pair(root / "test/imgs", root / "test/labels", f"t{i}", random_ids(24, 32, 100 + i))
     (root / "label_to_img.json").write_text('{"t0.png": "0003.png", "t1.png": "0005.png"}')
     return root
+
+
+W, H = 64, 48  # image size of the tiny latent-diffusion fixtures
+
+
+@pytest.fixture(scope="session")
+def latent_setup(tmp_path_factory):
+    """Synthetic data at 64x48, a random tiny VAE checkpoint with a latent scale, train/val caches."""
+    from lsgen import checkpoint as ckpt
+    from lsgen.config import from_dict, read_json
+    from lsgen.data.dataset import DataConfig, LandscapeDataset
+    from lsgen.data.synthetic import write_dataset
+    from lsgen.runtime import jt
+    from vae.latents import compute_latent_scale, encode_split, write_latent_cache
+    from vae.model import AutoencoderKL, VAEConfig
+
+    root = tmp_path_factory.mktemp("latents")
+    data = write_dataset(root / "synth", n=24, width=W, height=H, seed=0, n_test=2, progress=False)
+    jt.set_global_seed(0)
+    vae_cfg = from_dict(VAEConfig, read_json(REPO / "configs/vae/tiny.json")["model"])
+    vae = AutoencoderKL(vae_cfg)
+    vae.eval()
+    data_cfg = DataConfig(root=str(data), width=W, height=H, val_fraction=0.25)
+    train_set, val_set = LandscapeDataset(data_cfg, "train"), LandscapeDataset(data_cfg, "val")
+    scale = compute_latent_scale(vae, train_set, max_images=8)
+    vae_path = root / "vae.safetensors"
+    ckpt.save_weights(vae_path, ckpt.module_arrays(vae), "vae", vae_cfg, 0, extra=scale)
+    for split, dataset in (("train", train_set), ("val", val_set)):
+        arrays = encode_split(vae, dataset, progress=False)
+        write_latent_cache(root / f"{split}.safetensors", arrays, vae_path, dataset.names,
+                           {"split": split, "image_size": [W, H], "data_root": str(data)})
+    return root, data
+
+
+
+
+@pytest.fixture(scope="session")
+def tiny_unet_run(latent_setup):
+    """A tiny reference-conditioned UNet trained 30 steps on the latent fixture: (run dir, data root)."""
+    from diffusion.train import SECTIONS, train
+    from lsgen.config import apply_overrides, build_sections, read_json
+
+    root, data = latent_setup
+    raw = apply_overrides(read_json(REPO / "configs/unet/tiny.json"), [
+        f'data.vae="{root / "vae.safetensors"}"', f'data.train_cache="{root / "train.safetensors"}"',
+        f'data.val_cache="{root / "val.safetensors"}"', "train.steps=30", "train.log_every=5", "train.save_every=30",
+        "train.preview_every=30", "optim.lr=0.002", "optim.warmup_steps=0"])
+    train(build_sections(raw, SECTIONS), root / "run", progress=False)
+    return root / "run", data
