@@ -94,7 +94,7 @@ class LoRA(nn.Module):
     def attach(self) -> None:
         for name, module in self._targets.items():
             layer = getattr(self, _key(name))
-            module.register_forward_hook(lambda mod, args, out, layer=layer: out if self.merged else out + layer(args[0]))
+            module.register_forward_hook(lambda mod, args, out, *kw, layer=layer: out if self.merged else out + layer(args[0]))
 
     def detach(self) -> None:
         for module in self._targets.values():
