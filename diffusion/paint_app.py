@@ -40,7 +40,7 @@ from lsgen.data.dataset import IMAGE_SUFFIXES
 from lsgen.data.io import DataError, read_image
 
 STATIC = Path(__file__).with_name("paint_static")
-MAX_REFS = 8                                        # uploaded references kept in memory
+MAX_REFS = 4                                        # uploaded references kept in memory
 MAX_EXAMPLES = 24
 GENERATE_LIMIT = MAX_SIDE * MAX_SIDE * 4 // 3 + 65536   # base64 ids of the largest canvas + options
 CSP = ("default-src 'self'; img-src 'self' blob: data:; script-src 'self'; style-src 'self'; "

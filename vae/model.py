@@ -7,11 +7,11 @@ and log-variance of a diagonal Gaussian posterior q(z|x) over (C, H/f, W/f) late
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 
+from lsgen import ops
 from lsgen.runtime import jt
 
 nn = jt.nn
@@ -93,8 +93,8 @@ class ResnetBlock(nn.Module):
         self.skip = nn.Conv2d(in_channels, out_channels, 1) if in_channels != out_channels else nn.Identity()
 
     def execute(self, x):
-        h = self.conv1(nn.silu(self.norm1(x)))
-        h = self.conv2(self.dropout(nn.silu(self.norm2(h))))
+        h = self.conv1(ops.group_norm(x, self.norm1, silu=True))
+        h = self.conv2(self.dropout(ops.group_norm(h, self.norm2, silu=True)))
         return self.skip(x) + h
 
 
@@ -109,10 +109,9 @@ class AttnBlock(nn.Module):
 
     def execute(self, x):
         b, c, h, w = x.shape
-        q, k, v = jt.chunk(self.qkv(self.norm(x)).reshape(b, 3 * c, h * w), 3, dim=1)
+        q, k, v = jt.chunk(self.qkv(ops.group_norm(x, self.norm)).reshape(b, 3 * c, h * w), 3, dim=1)
         # Vaswani et al. 2017, eq. 1: softmax(Q K^T / sqrt(d)) V, tokens = spatial positions
-        weights = nn.softmax(jt.bmm(q.transpose(0, 2, 1), k) / math.sqrt(c), dim=2)
-        out = jt.bmm(v, weights.transpose(0, 2, 1))
+        out = ops.attention_channels_first(q, k, v)
         return x + self.proj(out.reshape(b, c, h, w))
 
 
@@ -188,7 +187,7 @@ class Encoder(nn.Module):
         h = self.conv_in(x)
         for level in self.levels:
             h = level(h)
-        return self.conv_out(nn.silu(self.norm_out(self.mid(h))))
+        return self.conv_out(ops.group_norm(self.mid(h), self.norm_out, silu=True))
 
 
 class Decoder(nn.Module):
@@ -211,7 +210,7 @@ class Decoder(nn.Module):
         h = self.mid(self.conv_in(z))
         for level in self.levels:
             h = level(h)
-        return self.conv_out(nn.silu(self.norm_out(h)))
+        return self.conv_out(ops.group_norm(h, self.norm_out, silu=True))
 
 
 class AutoencoderKL(nn.Module):

@@ -1,0 +1,74 @@
+"""The trained segmenter as a judge: label predictions and pooled features of uint8 images.
+
+Every image is brought to the judge's training size (stored in its checkpoint) before it is
+scored: photos bicubically (lsgen.data.io.resize_image), label maps by nearest neighbour. Pixel
+accuracy and mIoU are therefore measured at that size.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from lsgen import checkpoint as ckpt
+from lsgen.config import from_dict
+from lsgen.data.io import resize_image, resize_label, to_model_image
+from lsgen.runtime import jt
+
+from evaluation import metrics
+from evaluation.segmenter import KIND, Segmenter, SegmenterConfig
+
+
+class Judge:
+    """Loads a segmenter checkpoint (EMA weights when present) and scores batches of images."""
+
+    def __init__(self, path: str | Path, batch_size: int = 16, use_ema: bool = True):
+        meta = ckpt.read_metadata(path)
+        if meta["kind"] != KIND:
+            raise ckpt.CheckpointError(f"{path}: checkpoint kind is {meta['kind']!r}, expected {KIND!r}")
+        self.model = Segmenter(from_dict(SegmenterConfig, meta["config"], prefix="model."))
+        has_ema = any(k.startswith("ema.") for k in ckpt.read_arrays(path))
+        ckpt.load_weights(self.model, path, kind=KIND, prefix="ema." if use_ema and has_ema else "")
+        self.model.eval()
+        if "image_size" not in meta:
+            raise ckpt.CheckpointError(f"{path}: segmenter checkpoint has no image_size metadata")
+        size = json.loads(meta["image_size"])
+        self.width, self.height = int(size["width"]), int(size["height"])
+        self.batch_size = batch_size
+        self.digest = ckpt.file_digest(path)
+        self.path = Path(path)
+
+    def _inputs(self, images: np.ndarray) -> np.ndarray:
+        """(N, H, W, 3) uint8 -> (N, 3, h, w) float32 [-1, 1] at the judge's size."""
+        return np.stack([to_model_image(resize_image(im, self.width, self.height)) for im in images])
+
+    def analyse(self, images: np.ndarray, progress: bool = False, desc: str = "judge") -> tuple[np.ndarray, np.ndarray]:
+        """(N, H, W, 3) uint8 -> predictions (N, h, w) int32 and pooled features (N, D) float64."""
+        preds, feats = [], []
+        for start in tqdm(range(0, len(images), self.batch_size), desc=desc, disable=not progress, leave=False):
+            x = jt.array(self._inputs(images[start:start + self.batch_size]))
+            with jt.no_grad():
+                encoded = self.model.encode(x)
+                logits = jt.nn.interpolate(self.model.decode(encoded), size=x.shape[2:], mode="bilinear",
+                                           align_corners=False)
+                pooled = jt.concat([f.mean(dims=(2, 3)) for f in encoded], dim=1)
+                preds.append(jt.argmax(logits, dim=1)[0].int32().numpy())
+                feats.append(pooled.numpy().astype(np.float64))
+        return np.concatenate(preds), np.concatenate(feats)
+
+    def features(self, images: np.ndarray, progress: bool = False, desc: str = "features") -> np.ndarray:
+        return self.analyse(images, progress, desc)[1]
+
+    def mask_scores(self, preds: np.ndarray, masks: np.ndarray) -> dict:
+        """Predictions (N, h, w) against ground-truth masks (N, H, W) -> pixel_acc (mean of the
+        per-image accuracies, the contest's mask_acc) and mIoU (pooled confusion, absent classes
+        excluded), plus per-class IoU (None where absent)."""
+        gts = [resize_label(m, self.width, self.height) for m in masks]
+        accs = [metrics.pixel_accuracy(g, p) for g, p in zip(gts, preds)]
+        confusion = sum(metrics.confusion_matrix(g, p) for g, p in zip(gts, preds))
+        ious = metrics.iou_per_class(confusion)
+        return {"pixel_acc": float(np.mean(accs)), "miou": metrics.mean_iou(confusion),
+                "iou_per_class": [None if np.isnan(v) else float(v) for v in ious]}
+
