@@ -2,7 +2,8 @@
 # One-command setup for landscape-gen on a fresh Debian 12 / Python 3.11 machine.
 #
 #   bash scripts/setup.sh            # runtime install (venv in .venv)
-#   bash scripts/setup.sh --test     # + test and reference extras (pytest; torch, pytorch-fid, diffusers as oracles)
+#   bash scripts/setup.sh --test     # + test extras: pytest; torch, pytorch-fid, diffusers as oracles;
+#                                    #   the paint page's web extras and Debian's chromium
 #
 # Idempotent: every step checks whether its result already exists; a second run is fast and
 # changes nothing. Steps: Debian packages (oneDNN, Open MPI) -> venv -> pip install -e . ->
@@ -15,7 +16,7 @@ VENV="${LSGEN_VENV:-$ROOT/.venv}"
 EXTRAS=""
 for arg in "$@"; do
   case "$arg" in
-    --test) EXTRAS="[test,ref]" ;;
+    --test) EXTRAS="[test,ref,ui,ui-test]" ;;
     -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
     *) echo "setup.sh: unknown option $arg (try --help)" >&2; exit 2 ;;
   esac
@@ -27,13 +28,15 @@ need_apt=()
 dpkg -s libdnnl-dev >/dev/null 2>&1 || need_apt+=(libdnnl-dev)
 dpkg -s openmpi-bin >/dev/null 2>&1 || need_apt+=(openmpi-bin)
 dpkg -s libopenmpi-dev >/dev/null 2>&1 || need_apt+=(libopenmpi-dev)
+# the paint page's end-to-end test drives Debian's chromium (no browser download)
+if [ -n "$EXTRAS" ] && ! command -v chromium >/dev/null 2>&1; then need_apt+=(chromium); fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   step "apt-get install ${need_apt[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
 else
-  step "Debian packages present (libdnnl-dev, openmpi)"
+  step "Debian packages present"
 fi
 
 if [ ! -x "$VENV/bin/python" ]; then
