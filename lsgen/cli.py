@@ -78,3 +78,41 @@ def run_cli(main: Callable[[], Any]) -> None:
         message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         print(f"error: {message}", file=sys.stderr)
         sys.exit(2)
+
+
+def trainer_main(doc: str, default_config: str, load: Callable[[argparse.Namespace], tuple[dict, Callable]],
+                 config_flags: dict[str, tuple[str, str]] | None = None,
+                 add_args: Callable[[argparse.ArgumentParser], None] | None = None) -> None:
+    """The whole body of a trainer script: parse, resolve the config, --dry-run, pick the device,
+    train, print the final checkpoint.
+
+    load(args) -> (sections, train_fn) with train_fn(sections, out, resume=, progress=) -> Path;
+    it runs after parsing, so Jittor is imported only for real work. config_flags maps extra
+    flags to config keys, e.g. {"vae": ("data.vae", "VAE checkpoint")} adds --vae. add_args adds
+    other flags; a default_config containing "{name}" is formatted with the parsed args.
+    """
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog="\n".join(doc.splitlines()[2:]))
+    if add_args is not None:
+        add_args(parser)
+    add_training_args(parser, default_config=default_config)
+    for flag, (key, help_text) in (config_flags or {}).items():
+        parser.add_argument(f"--{flag.replace('_', '-')}", dest=flag, help=f"{help_text} ({key})")
+    args = parser.parse_args()
+    args.config = args.config.format(**vars(args))
+    for flag, (key, _) in (config_flags or {}).items():
+        if getattr(args, flag) is not None:
+            args.set.append(f"{key}={json.dumps(getattr(args, flag))}")
+    sections, train_fn = load(args)
+    sections = resolve_config(args, sections)
+    if args.dry_run:
+        from lsgen.config import to_dict  # noqa: PLC0415
+
+        print(json.dumps({k: to_dict(v) for k, v in sections.items()}, indent=1))
+        return
+    from lsgen.runtime import select_device  # noqa: PLC0415
+
+    select_device(args.device)
+    path = train_fn(sections, args.out, resume=args.resume, progress=not args.no_progress)
+    print(f"wrote {path}")

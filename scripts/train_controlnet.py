@@ -11,38 +11,21 @@ Examples:
 """
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lsgen.cli import add_training_args, resolve_config, run_cli  # noqa: E402
-from lsgen.config import to_dict  # noqa: E402
+from lsgen.cli import run_cli, trainer_main  # noqa: E402
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog="\n".join(__doc__.splitlines()[2:]))
-    add_training_args(parser, default_config="configs/controlnet/small.json")
-    parser.add_argument("--base", help="frozen base UNet checkpoint (base.unet)")
-    args = parser.parse_args()
-    if args.base:
-        args.set.append(f"base.unet={json.dumps(args.base)}")
+def load(args):
+    from functools import partial  # noqa: PLC0415
+
     from controlnet.train import CONTROLNET_SECTIONS, train_adapter  # noqa: PLC0415 - imports Jittor
 
-    sections = resolve_config(args, CONTROLNET_SECTIONS)
-    if args.dry_run:
-        print(json.dumps({k: to_dict(v) for k, v in sections.items()}, indent=1))
-        return
-    from lsgen.runtime import select_device  # noqa: PLC0415
-
-    select_device(args.device)
-    path = train_adapter("controlnet", sections, args.out, resume=args.resume, progress=not args.no_progress)
-    print(f"wrote {path}")
+    return CONTROLNET_SECTIONS, partial(train_adapter, "controlnet")
 
 
 if __name__ == "__main__":
-    run_cli(main)
+    run_cli(lambda: trainer_main(__doc__, "configs/controlnet/small.json", load, {"base": ("base.unet", "frozen base UNet checkpoint")}))

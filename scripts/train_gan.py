@@ -12,40 +12,27 @@ Examples:
 """
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lsgen.cli import add_training_args, resolve_config, run_cli  # noqa: E402
-from lsgen.config import to_dict  # noqa: E402
+from lsgen.cli import run_cli, trainer_main  # noqa: E402
 
 MODEL_NAMES = ("pix2pix", "spade", "apf")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog="\n".join(__doc__.splitlines()[2:]))
+def add_model_flag(parser) -> None:
     parser.add_argument("--model", required=True, choices=MODEL_NAMES, help="which GAN to train")
-    add_training_args(parser, default_config="")
-    args = parser.parse_args()
-    if not args.config:
-        args.config = f"configs/gan/{args.model}-bench.json"
+
+
+def load(args):
+    from functools import partial  # noqa: PLC0415
+
     from gan.train import sections_for, train  # noqa: PLC0415 - imports Jittor
 
-    sections = resolve_config(args, sections_for(args.model))
-    if args.dry_run:
-        print(json.dumps({k: to_dict(v) for k, v in sections.items()}, indent=1))
-        return
-    from lsgen.runtime import select_device  # noqa: PLC0415
-
-    select_device(args.device)
-    path = train(args.model, sections, args.out, resume=args.resume, progress=not args.no_progress)
-    print(f"wrote {path}")
+    return sections_for(args.model), partial(train, args.model)
 
 
 if __name__ == "__main__":
-    run_cli(main)
+    run_cli(lambda: trainer_main(__doc__, "configs/gan/{model}-bench.json", load, add_args=add_model_flag))
