@@ -12,6 +12,7 @@ import numpy as np
 
 from lsgen import ops
 from lsgen.runtime import jt
+from vae.model import Downsample  # noqa: F401 - the UNet's strided-conv downsampling is the VAE's
 
 nn = jt.nn
 
@@ -125,15 +126,6 @@ class CrossAttention(nn.Module):
     def execute(self, tokens, context):
         k, v = jt.chunk(self.kv(context), 2, dim=2)
         return self.proj(attention(self.q(self.norm(tokens)), k, v, self.heads))
-
-
-class Downsample(nn.Module):
-    def __init__(self, channels: int):
-        super().__init__()
-        self.conv = nn.Conv2d(channels, channels, 3, stride=2, padding=1)
-
-    def execute(self, x):
-        return self.conv(x)
 
 
 class Upsample(nn.Module):
