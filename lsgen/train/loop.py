@@ -136,6 +136,7 @@ class Trainer:
         self._log_window = []
         record = {"step": self.step, **{k: float(v) for k, v in zip(keys, means)}}
         if dist.is_main():
+            self.run_dir.mkdir(parents=True, exist_ok=True)
             with open(self.run_dir / "log.jsonl", "a") as handle:
                 handle.write(json.dumps(record) + "\n")
             if bar is not None:
@@ -196,9 +197,7 @@ class Trainer:
 def run_training(task: TrainTask, cfg: TrainConfig, loader, run_dir: str | Path, resume: bool = False,
                  progress: bool = True) -> Path:
     """setup -> maybe resume -> loop; returns the final checkpoint path."""
-    run_dir = Path(run_dir)
-    if dist.is_main():
-        run_dir.mkdir(parents=True, exist_ok=True)
+    run_dir = Path(run_dir)  # created at the first write: a run failing on its first batch leaves nothing
     trainer = Trainer(task, cfg, loader, run_dir, progress)
     if resume and not trainer.maybe_resume():
         print(f"--resume: no checkpoint in {run_dir}; starting from scratch", file=sys.stderr)
