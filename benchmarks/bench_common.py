@@ -105,12 +105,26 @@ def fmt_table(header: list[str], rows: list[list]) -> str:
     return "\n".join(lines)
 
 
-def summarise(task: str, jt_s: list[float], torch_s: dict[str, list[float]], images: int, gflop: float,
+def plain_path(fn):
+    """fn run with lsgen.ops switched off: Jittor's own kernels (the code before the fused ops)."""
+    from lsgen import ops  # noqa: PLC0415
+
+    def run():
+        ops.set_fast(False)
+        try:
+            return fn()
+        finally:
+            ops.set_fast(True)
+    return run
+
+
+def summarise(task: str, jt_s: dict[str, list[float]], torch_s: dict[str, list[float]], images: int, gflop: float,
               peak: float, rss: dict) -> list[list]:
-    """Rows of the result table for one task: Jittor, every PyTorch variant, the ratio to the best."""
+    """Rows of the result table for one task: Jittor variants, every PyTorch variant, and each
+    one's speed relative to the best PyTorch variant (best time / own time)."""
     rows = []
     best = min(float(np.median(v)) for v in torch_s.values())
-    for name, samples in [("jittor", jt_s)] + list(torch_s.items()):
+    for name, samples in list(jt_s.items()) + list(torch_s.items()):
         med = float(np.median(samples))
         rate = gflop / med
         rows.append([task, name, med * 1e3, images / med, rate, rate / peak,

@@ -305,7 +305,7 @@ def cold_compile(config: str, size: str) -> dict:
 
 # ---------------------------------------------------------------- main benchmark
 
-def bench_one(config: str, size: str, rounds: int, tasks: list[str], rss: bool, peak: float) -> tuple[list, dict]:
+def bench_one(config: str, size: str, rounds: int, warmup: int, tasks: list[str], rss: bool, peak: float) -> tuple[list, dict]:
     import torch  # noqa: PLC0415
 
     from benchmarks import torch_mirror  # noqa: PLC0415
@@ -324,15 +324,20 @@ def bench_one(config: str, size: str, rounds: int, tasks: list[str], rss: bool, 
     gflop_cfg = count_gflop_cfg(model, tr, gflop)
     memory = {}
     if rss:
-        for fw in ("jittor", "torch", "torch-cl"):
-            memory[fw] = bc.child_json([__file__, "--child", "rss", "--child-framework", fw, "--configs", config,
-                                        "--sizes", size])
+        for fw in ("jittor", "jittor-plain", "torch", "torch-cl"):
+            memory[fw] = bc.child_json([__file__, "--child", "rss", "--child-framework", fw.split("-")[0] if fw.startswith("jittor") else fw,
+                                        "--configs", config, "--sizes", size],
+                                       env={"LSGEN_FAST_OPS": "0" if fw == "jittor-plain" else "1"})
     rows = []
     for task in tasks:
-        fns = {"jittor": getattr(jr, task), "torch": getattr(tr, task), "torch-cl": getattr(tcl, task)}
-        times = bc.timed_rounds(fns, rounds)
+        fns = {"jittor": getattr(jr, task), "jittor-plain": bc.plain_path(getattr(jr, task)),
+               "torch": getattr(tr, task), "torch-cl": getattr(tcl, task)}
+        times = bc.timed_rounds(fns, rounds, warmup)
+        print(f"{config} {size} {task}: " + ", ".join(f"{k} {np.median(v) * 1e3:.0f} ms" for k, v in times.items())
+              + f"; {bc.load_average()}", file=sys.stderr, flush=True)
         work = {"forward": gflop, "train": 3 * gflop, "cfg_step": gflop_cfg}[task]
-        rows += bc.summarise(task, times["jittor"], {"torch": times["torch"], "torch-cl": times["torch-cl"]},
+        rows += bc.summarise(task, {k: times[k] for k in ("jittor", "jittor-plain")},
+                             {"torch": times["torch"], "torch-cl": times["torch-cl"]},
                              b, work, peak, {fw: memory.get(fw, {}).get(task, float("nan")) for fw in fns})
     return rows, {"errors_eager": errors, "errors_channels_last": errors_cl, "forward_gflop": gflop}
 
@@ -347,8 +352,10 @@ def main(argv=None) -> int:
     parser.add_argument("--sizes", nargs="+", default=["48x64x4", "24x32x8"], help="latent HxWxBatch")
     parser.add_argument("--rounds", type=int, default=10, help="timed repetitions per task (default: 10)")
     parser.add_argument("--tasks", nargs="+", default=["forward", "train", "cfg_step"])
+    parser.add_argument("--warmup", type=int, default=2, help="untimed calls per function first (default: 2)")
     parser.add_argument("--no-rss", action="store_true", help="skip the per-framework peak-RSS children")
     parser.add_argument("--cold", action="store_true", help="also measure cold-cache first-step compile times")
+    parser.add_argument("--cold-only", action="store_true", help="only the cold-cache measurement")
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="threads for both frameworks")
     parser.add_argument("--child", choices=["rss", "cold"], help=argparse.SUPPRESS)
     parser.add_argument("--child-framework", default="jittor", help=argparse.SUPPRESS)
@@ -364,19 +371,19 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     print(f"# UNet: Jittor {jt.__version__} (fused lsgen.ops: {ops.fast_enabled()}) vs PyTorch {torch.__version__}, "
           f"{args.threads} threads; {bc.load_average()} at start")
-    mm = bc.matmul_gflops(jt, torch)
+    mm = bc.matmul_gflops(jt, torch) if not args.cold_only else {"jittor": float("nan"), "torch": float("nan")}
     peak = max(mm.values())
     print(f"2048^3 matmul: jittor {mm['jittor']:.0f} GFLOP/s, torch {mm['torch']:.0f} GFLOP/s (peak used: {peak:.0f})")
-    for config in args.configs:
+    for config in args.configs if not args.cold_only else []:
         for size in args.sizes:
-            rows, info = bench_one(config, size, args.rounds, args.tasks, not args.no_rss, peak)
+            rows, info = bench_one(config, size, args.rounds, args.warmup, args.tasks, not args.no_rss, peak)
             print(f"\n## UNet {config}, latents {size} (HxWxB); forward {info['forward_gflop']:.1f} GFLOP; "
                   f"median of {args.rounds}; {bc.load_average()}")
             print("equality (max relative error): eager " + ", ".join(f"{k} {v:.1e}" for k, v in info["errors_eager"].items())
                   + "; channels-last " + ", ".join(f"{k} {v:.1e}" for k, v in info["errors_channels_last"].items()))
             print(bc.fmt_table(bc.TABLE_HEADER, rows))
             sys.stdout.flush()
-    if args.cold:
+    if args.cold or args.cold_only:
         cold = cold_compile(args.configs[0], args.sizes[0])
         print(f"\n## cold kernel cache (UNet {args.configs[0]}, {args.sizes[0]}); {bc.load_average()}")
         print(bc.fmt_table(["Jittor path", "import s", "first forward s", "first train step s", "second train step s"],

@@ -161,7 +161,7 @@ def child_rss(args) -> dict:
     return peaks
 
 
-def bench_one(config: str, size: str, rounds: int, tasks: list[str], rss: bool, peak: float):
+def bench_one(config: str, size: str, rounds: int, warmup: int, tasks: list[str], rss: bool, peak: float):
     from benchmarks import torch_mirror  # noqa: PLC0415
 
     cfg = model_config(config)
@@ -179,15 +179,20 @@ def bench_one(config: str, size: str, rounds: int, tasks: list[str], rss: bool, 
     info["forward_gflop"] = gflop
     memory = {}
     if rss:
-        for fw in ("jittor", "torch", "torch-cl"):
-            memory[fw] = bc.child_json([__file__, "--child", "rss", "--child-framework", fw, "--configs", config,
-                                        "--sizes", size])
+        for fw in ("jittor", "jittor-plain", "torch", "torch-cl"):
+            memory[fw] = bc.child_json([__file__, "--child", "rss", "--child-framework", fw.split("-")[0] if fw.startswith("jittor") else fw,
+                                        "--configs", config, "--sizes", size],
+                                       env={"LSGEN_FAST_OPS": "0" if fw == "jittor-plain" else "1"})
     rows = []
     for task in tasks:
-        fns = {"jittor": getattr(jr, task), "torch": getattr(tr, task), "torch-cl": getattr(tcl, task)}
-        times = bc.timed_rounds(fns, rounds)
+        fns = {"jittor": getattr(jr, task), "jittor-plain": bc.plain_path(getattr(jr, task)),
+               "torch": getattr(tr, task), "torch-cl": getattr(tcl, task)}
+        times = bc.timed_rounds(fns, rounds, warmup)
+        print(f"{config} {size} {task}: " + ", ".join(f"{k} {np.median(v) * 1e3:.0f} ms" for k, v in times.items())
+              + f"; {bc.load_average()}", file=sys.stderr, flush=True)
         work = {"forward": gflop, "train": 3 * gflop, "decode": gflop_decode}[task]
-        rows += bc.summarise(task, times["jittor"], {"torch": times["torch"], "torch-cl": times["torch-cl"]},
+        rows += bc.summarise(task, {k: times[k] for k in ("jittor", "jittor-plain")},
+                             {"torch": times["torch"], "torch-cl": times["torch-cl"]},
                              b, work, peak, {fw: memory.get(fw, {}).get(task, float("nan")) for fw in fns})
     return rows, info
 
@@ -198,6 +203,7 @@ def main(argv=None) -> int:
     parser.add_argument("--sizes", nargs="+", default=["192x256x4", "96x128x8"], help="image HxWxBatch")
     parser.add_argument("--rounds", type=int, default=10, help="timed repetitions per task (default: 10)")
     parser.add_argument("--tasks", nargs="+", default=["forward", "train", "decode"])
+    parser.add_argument("--warmup", type=int, default=2, help="untimed calls per function first (default: 2)")
     parser.add_argument("--no-rss", action="store_true", help="skip the per-framework peak-RSS children")
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="threads for both frameworks")
     parser.add_argument("--child", choices=["rss"], help=argparse.SUPPRESS)
@@ -219,7 +225,7 @@ def main(argv=None) -> int:
     print(f"2048^3 matmul: jittor {mm['jittor']:.0f} GFLOP/s, torch {mm['torch']:.0f} GFLOP/s (peak used: {peak:.0f})")
     for config in args.configs:
         for size in args.sizes:
-            rows, info = bench_one(config, size, args.rounds, args.tasks, not args.no_rss, peak)
+            rows, info = bench_one(config, size, args.rounds, args.warmup, args.tasks, not args.no_rss, peak)
             print(f"\n## VAE {config}, images {size} (HxWxB); forward {info['forward_gflop']:.1f} GFLOP; "
                   f"median of {args.rounds}; {bc.load_average()}")
             print("equality (max relative error): eager " + ", ".join(f"{k} {v:.1e}" for k, v in info["errors_eager"].items())

@@ -194,3 +194,23 @@ class LandscapePipeline:
         if options.color_match and ref_images is not None:
             images = np.stack([match_color(img, ref) for img, ref in zip(images, ref_images)])
         return images
+
+
+class DiffusionGenerator:
+    """The evaluation registry's contract (evaluation/registry.py) for a UNet checkpoint:
+    sample(mask_onehot (B,29,H,W), ref_image (B,3,H,W) in [-1,1] | None, seed) -> (B,3,H,W) in [-1,1]."""
+
+    def __init__(self, pipe: LandscapePipeline, options: SampleOptions, name: str = "latent-diffusion"):
+        self.pipe, self.options, self.name = pipe, options, name
+
+    def sample(self, mask_onehot: np.ndarray, ref_image: np.ndarray | None, seed: int) -> np.ndarray:
+        from dataclasses import replace  # noqa: PLC0415
+
+        refs = None if ref_image is None else np.stack([from_model_image(r) for r in ref_image])
+        images = self.pipe.generate(np.argmax(mask_onehot, axis=1).astype(np.int32), replace(self.options, seed=seed), refs)
+        return np.stack([to_model_image(im) for im in images])
+
+
+def load_generator(path) -> DiffusionGenerator:
+    """Registry loader for kind 'unet': the pipeline with default sampling options."""
+    return DiffusionGenerator(LandscapePipeline.from_checkpoint(path), SampleOptions())

@@ -27,6 +27,7 @@ GENERATORS: dict[str, str] = {
     "gan-spade": "gan.sample:load",
     "gan-apf": "gan.sample:load",
     "gan-pure": "gan.pure:load_pure",
+    "unet": "diffusion.pipeline:load_generator",
 }
 
 

@@ -1,1 +1,9 @@
-"""gan package (see ../shared/ARCHITECTURE.md)."""
+"""GAN baselines and their shared core (see ../shared/ARCHITECTURE.md; imports only lsgen).
+
+Core: spectral.py (correct spectral norm, norm layers), discriminators.py (multiscale conditional
+PatchGAN), losses.py (hinge / non-saturating / least-squares, feature matching, KLD), perceptual.py
+(VGG19 from a user file), augment.py (DiffAugment, joint on image and mask), train.py (d_step +
+g_step on lsgen's loop), averaging.py, pure.py, sample.py (evaluation registry loaders).
+Models: pix2pix.py (U-Net), spade.py (SPADE generator: ref encoder, APF mask encoder, seg-noise,
+progressive heads); models.py names them: pix2pix, spade, apf.
+"""

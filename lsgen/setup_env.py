@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import glob
+import json
 import os
 import shutil
 import subprocess
@@ -23,8 +24,17 @@ JITTOR_DNNL_DIRNAME = "dnnl_lnx_2.2.0_cpu_gomp"
 
 
 def jittor_cache_dir() -> Path:
-    """Jittor's cache dir: `$JITTOR_HOME/.cache/jittor` (Jittor's rule; JITTOR_HOME defaults to ~)."""
-    return Path(os.environ.get("JITTOR_HOME") or Path.home()) / ".cache" / "jittor"
+    """Jittor's cache dir, by Jittor's own rule: `<home>/.cache/jittor` where home is $JITTOR_HOME,
+    else the JITTOR_HOME saved in ~/.cache/jittor/config.json (Jittor records the last one used
+    there), else ~."""
+    home = os.environ.get("JITTOR_HOME")
+    if not home:
+        config = Path.home() / ".cache" / "jittor" / "config.json"
+        try:
+            home = json.loads(config.read_text()).get("JITTOR_HOME") if config.is_file() else None
+        except (OSError, ValueError):
+            home = None
+    return Path(home or Path.home()) / ".cache" / "jittor"
 
 
 def onednn_wired() -> bool:

@@ -5,13 +5,16 @@
 #   3. train a small mask + reference conditioned UNet (stage 2) on them
 #   4. render every test mask in the style of its reference photo (the contest's layout)
 #   5. write index.html: mask | reference | output | real
-# Environment: LSGEN_DATA (default data/synth), LSGEN_RUNS (default runs/quick), LSGEN_DEVICE (auto).
+# Environment: LSGEN_DATA (default data/synth), LSGEN_RUNS (default runs/quick), LSGEN_DEVICE (auto),
+# LSGEN_VAE_STEPS / LSGEN_UNET_STEPS (default: the quick configs' 400 / 600; a smoke run can use 5).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
 DATA="${LSGEN_DATA:-data/synth}"
 RUNS="${LSGEN_RUNS:-runs/quick}"
 DEVICE="${LSGEN_DEVICE:-auto}"
+VAE_STEPS=(); [ -n "${LSGEN_VAE_STEPS:-}" ] && VAE_STEPS=(--steps "$LSGEN_VAE_STEPS")
+UNET_STEPS=(); [ -n "${LSGEN_UNET_STEPS:-}" ] && UNET_STEPS=(--steps "$LSGEN_UNET_STEPS")
 step() { printf '\n[main job %4ss] %s\n' "$SECONDS" "$*"; }
 
 if [ ! -f "$DATA/meta.json" ]; then
@@ -19,12 +22,12 @@ if [ ! -f "$DATA/meta.json" ]; then
   $PY scripts/make_synthetic.py --out "$DATA" --n 800 --n-test 32 --size 128x96 --seed 0 --preview "$RUNS/dataset_preview.png"
 fi
 step "stage 1: VAE -> $RUNS/vae"
-$PY scripts/train_vae.py --config configs/vae/quick.json --data "$DATA" --out "$RUNS/vae" --device "$DEVICE" --resume
+$PY scripts/train_vae.py --config configs/vae/quick.json --data "$DATA" --out "$RUNS/vae" --device "$DEVICE" --resume "${VAE_STEPS[@]}"
 step "latent cache -> $RUNS/latents"
 $PY scripts/encode_latents.py --vae "$RUNS/vae/vae.safetensors" --data "$DATA" --out "$RUNS/latents" --splits train --device "$DEVICE"
 step "stage 2: UNet (mask + reference) -> $RUNS/unet"
 $PY scripts/train_unet.py --config configs/unet/quick.json --out "$RUNS/unet" --vae "$RUNS/vae/vae.safetensors" \
-  --latents "$RUNS/latents/train.safetensors" --data "$DATA" --device "$DEVICE" --resume
+  --latents "$RUNS/latents/train.safetensors" --data "$DATA" --device "$DEVICE" --resume "${UNET_STEPS[@]}"
 step "sampling the test masks in their references' style -> $RUNS/samples"
 rm -rf "$RUNS/samples"
 $PY scripts/sample.py --checkpoint "$RUNS/unet" --mask-dir "$DATA/test/labels" --label-to-img "$DATA/label_to_img.json" \

@@ -68,3 +68,18 @@ def test_sample_script_errors_write_nothing(tiny_unet_run, tmp_path):
         lines = result.stderr.strip().splitlines()
         assert result.returncode == 2 and lines[-1].startswith("error:") and message in lines[-1], result.stderr
     assert not any((tmp_path / name).exists() for name in ("o1", "o2", "o3"))
+
+
+def test_registry_loads_the_diffusion_generator(tiny_unet_run):
+    from evaluation.registry import load_generator
+
+    run, _ = tiny_unet_run
+    generator, meta = load_generator(run / "unet.safetensors")
+    assert meta["kind"] == "unet" and generator.name == "latent-diffusion"
+    generator.options.steps = 2
+    masks = np.zeros((1, 29, H, W), np.float32)
+    masks[:, 1] = 1
+    refs = np.zeros((1, 3, H, W), np.float32)
+    out = generator.sample(masks, refs, seed=3)
+    assert out.shape == (1, 3, H, W) and out.min() >= -1 and out.max() <= 1
+    np.testing.assert_array_equal(out, generator.sample(masks, refs, seed=3))
