@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -76,25 +74,6 @@ def child_json(args: list[str], env: dict | None = None, timeout: int = 3600) ->
     if out.returncode:
         raise RuntimeError(f"child {' '.join(args)} failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
-
-
-def cold_jittor_home() -> str:
-    """A temporary JITTOR_HOME whose cache holds Jittor's compiled core (copied from the warm cache,
-    so the import does not rebuild Jittor) but no compiled op kernels; oneDNN is wired into it by
-    lsgen.runtime at import. Caller removes it."""
-    import jittor_utils  # noqa: PLC0415 - importing jittor_utils compiles nothing
-
-    warm = Path(jittor_utils.cache_path)
-    base = Path(os.environ.get("JITTOR_HOME") or Path.home()) / ".cache" / "jittor"
-    home = tempfile.mkdtemp(prefix="lsgen_cold_jittor_")
-    cold = Path(home) / ".cache" / "jittor" / warm.relative_to(base)
-
-    def skip_kernels(directory, names):
-        if Path(directory).name == "jit":
-            return [n for n in names if not n.startswith("gen_ops")]
-        return []
-    shutil.copytree(warm, cold, ignore=skip_kernels, symlinks=True)
-    return home
 
 
 def fmt_table(header: list[str], rows: list[list]) -> str:

@@ -21,7 +21,6 @@ import copy
 import json
 import os
 import sys
-import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -243,7 +242,7 @@ def assert_equal(jr: JittorRunner, tr: TorchRunner, tol: float = 1e-4) -> dict:
     return errors
 
 
-# ---------------------------------------------------------------- children (RSS, cold compile)
+# ---------------------------------------------------------------- child process (peak RSS)
 
 def child_rss(args) -> dict:
     """Peak RSS (MiB) of each task in a process holding one framework only."""
@@ -266,41 +265,6 @@ def child_rss(args) -> dict:
             fn()
         peaks[task] = bc.peak_rss_mib()
     return peaks
-
-
-def child_cold(args) -> dict:
-    """First forward and first training step (compiles included) in a process with an empty
-    kernel cache (JITTOR_HOME set by the parent)."""
-    t0 = time.perf_counter()
-    from lsgen.runtime import jt  # noqa: PLC0415
-    t_import = time.perf_counter() - t0
-    cfg = model_config(args.configs[0])
-    h, w, b = parse_size(args.sizes[0])
-    runner = JittorRunner(build_jittor(cfg), make_inputs(cfg, h, w, b))
-    t1 = time.perf_counter()
-    runner.forward()
-    t2 = time.perf_counter()
-    runner.train()
-    t3 = time.perf_counter()
-    runner.train()
-    t4 = time.perf_counter()
-    return {"import_s": t_import, "first_forward_s": t2 - t1, "first_train_s": t3 - t2, "second_train_s": t4 - t3,
-            "fast_ops": os.environ.get("LSGEN_FAST_OPS", "1"), "cc_flags_ok": bool(jt.flags.cc_flags)}
-
-
-def cold_compile(config: str, size: str) -> dict:
-    """Cold first-step times with the fused ops and with the plain path, each in a fresh cache."""
-    results = {}
-    for mode in ("1", "0"):
-        home = bc.cold_jittor_home()
-        try:
-            results["fast" if mode == "1" else "plain"] = bc.child_json(
-                [__file__, "--child", "cold", "--configs", config, "--sizes", size],
-                env={"JITTOR_HOME": home, "LSGEN_FAST_OPS": mode})
-        finally:
-            import shutil  # noqa: PLC0415
-            shutil.rmtree(home, ignore_errors=True)
-    return results
 
 
 # ---------------------------------------------------------------- main benchmark
@@ -354,15 +318,13 @@ def main(argv=None) -> int:
     parser.add_argument("--tasks", nargs="+", default=["forward", "train", "cfg_step"])
     parser.add_argument("--warmup", type=int, default=2, help="untimed calls per function first (default: 2)")
     parser.add_argument("--no-rss", action="store_true", help="skip the per-framework peak-RSS children")
-    parser.add_argument("--cold", action="store_true", help="also measure cold-cache first-step compile times")
-    parser.add_argument("--cold-only", action="store_true", help="only the cold-cache measurement")
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="threads for both frameworks")
-    parser.add_argument("--child", choices=["rss", "cold"], help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=["rss"], help=argparse.SUPPRESS)
     parser.add_argument("--child-framework", default="jittor", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
     if args.child:
-        print(json.dumps(child_rss(args) if args.child == "rss" else child_cold(args)))
+        print(json.dumps(child_rss(args)))
         return 0
     import torch  # noqa: PLC0415
     from lsgen import ops  # noqa: PLC0415
@@ -371,10 +333,10 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     print(f"# UNet: Jittor {jt.__version__} (fused lsgen.ops: {ops.fast_enabled()}) vs PyTorch {torch.__version__}, "
           f"{args.threads} threads; {bc.load_average()} at start")
-    mm = bc.matmul_gflops(jt, torch) if not args.cold_only else {"jittor": float("nan"), "torch": float("nan")}
+    mm = bc.matmul_gflops(jt, torch)
     peak = max(mm.values())
     print(f"2048^3 matmul: jittor {mm['jittor']:.0f} GFLOP/s, torch {mm['torch']:.0f} GFLOP/s (peak used: {peak:.0f})")
-    for config in args.configs if not args.cold_only else []:
+    for config in args.configs:
         for size in args.sizes:
             rows, info = bench_one(config, size, args.rounds, args.warmup, args.tasks, not args.no_rss, peak)
             print(f"\n## UNet {config}, latents {size} (HxWxB); forward {info['forward_gflop']:.1f} GFLOP; "
@@ -383,12 +345,6 @@ def main(argv=None) -> int:
                   + "; channels-last " + ", ".join(f"{k} {v:.1e}" for k, v in info["errors_channels_last"].items()))
             print(bc.fmt_table(bc.TABLE_HEADER, rows))
             sys.stdout.flush()
-    if args.cold or args.cold_only:
-        cold = cold_compile(args.configs[0], args.sizes[0])
-        print(f"\n## cold kernel cache (UNet {args.configs[0]}, {args.sizes[0]}); {bc.load_average()}")
-        print(bc.fmt_table(["Jittor path", "import s", "first forward s", "first train step s", "second train step s"],
-                           [[k, v["import_s"], v["first_forward_s"], v["first_train_s"], v["second_train_s"]]
-                            for k, v in cold.items()]))
     return 0
 
 

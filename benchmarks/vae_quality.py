@@ -34,6 +34,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--limit", type=positive_int, help="first N images only (default: all)")
     parser.add_argument("--batch-size", type=positive_int, default=8, help="default: %(default)s")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="default: %(default)s")
+    parser.add_argument("--weights", choices=("auto", "ema", "raw"), default="auto",
+                        help="auto: EMA weights when the checkpoint has them (default: %(default)s)")
     parser.add_argument("--json", help="also write the numbers to this JSON file")
     return parser.parse_args()
 
@@ -83,7 +85,7 @@ def main() -> None:
     from vae.train import ImageSplit  # noqa: PLC0415
 
     select_device(args.device)
-    vae, meta = load_vae(args.vae)
+    vae, meta = load_vae(args.vae, args.weights)
     if args.size is None and "image_size" not in meta:
         raise ValueError(f"{args.vae}: no image_size in its metadata; pass --size WxH")
     width, height = args.size or meta["image_size"]

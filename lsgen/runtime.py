@@ -26,6 +26,7 @@ PRECISIONS = ("fp32", "fp16", "bf16")
 
 def _configure_environment() -> None:
     """Set Jittor's environment switches before its first import (JITTOR.md §1, §2, §5)."""
+    setup_env.pin_jittor_home()
     if os.environ.get("LSGEN_VERBOSE") != "1":
         os.environ.setdefault("log_silent", "1")
     gpu = setup_env.nvidia_gpu_visible()

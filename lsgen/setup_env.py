@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import glob
-import json
 import os
 import shutil
 import subprocess
@@ -24,17 +23,16 @@ JITTOR_DNNL_DIRNAME = "dnnl_lnx_2.2.0_cpu_gomp"
 
 
 def jittor_cache_dir() -> Path:
-    """Jittor's cache dir, by Jittor's own rule: `<home>/.cache/jittor` where home is $JITTOR_HOME,
-    else the JITTOR_HOME saved in ~/.cache/jittor/config.json (Jittor records the last one used
-    there), else ~."""
-    home = os.environ.get("JITTOR_HOME")
-    if not home:
-        config = Path.home() / ".cache" / "jittor" / "config.json"
-        try:
-            home = json.loads(config.read_text()).get("JITTOR_HOME") if config.is_file() else None
-        except (OSError, ValueError):
-            home = None
-    return Path(home or Path.home()) / ".cache" / "jittor"
+    """Jittor's cache dir for landscape-gen processes: `$JITTOR_HOME/.cache/jittor`, JITTOR_HOME
+    defaulting to ~ (lsgen.runtime pins it, see `pin_jittor_home`)."""
+    return Path(os.environ.get("JITTOR_HOME") or Path.home()) / ".cache" / "jittor"
+
+
+def pin_jittor_home() -> None:
+    """Set JITTOR_HOME to ~ unless the user set it. Jittor otherwise falls back to the JITTOR_HOME
+    last recorded in ~/.cache/jittor/config.json, which ANY process run with another JITTOR_HOME
+    (e.g. a cold-cache benchmark) rewrites: every later process would then use that other cache."""
+    os.environ.setdefault("JITTOR_HOME", str(Path.home()))
 
 
 def onednn_wired() -> bool:

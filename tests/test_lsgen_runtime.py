@@ -17,6 +17,7 @@ def test_cpu_machine_environment():
     assert os.environ["nvcc_path"] == ""
     assert not jt.has_cuda
     assert setup_env.onednn_wired()
+    assert os.environ["JITTOR_HOME"]  # pinned: another process's JITTOR_HOME cannot redirect our cache
 
 
 def test_select_device(capsys):

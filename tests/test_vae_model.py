@@ -90,6 +90,12 @@ def test_checkpoint_round_trip_rebuilds_identical_model(tmp_path):
     for name, var in loaded.state_dict().items():
         np.testing.assert_array_equal(var.numpy(), ema[f"ema.{name}"])
 
+    loaded, meta = load_vae(tmp_path / "vae.safetensors", weights="raw")
+    assert meta["weights"] == "raw"
+    np.testing.assert_array_equal(loaded.encoder.conv_in.weight.numpy(), raw["encoder.conv_in.weight"])
+    with pytest.raises(CheckpointError, match="no EMA weights"):
+        load_vae(tmp_path / "raw.safetensors", weights="ema")
+
     save_weights(tmp_path / "other.safetensors", raw, "unet", cfg, 7)
     with pytest.raises(CheckpointError, match="kind is 'unet', expected 'vae'"):
         load_vae(tmp_path / "other.safetensors")

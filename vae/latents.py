@@ -36,8 +36,9 @@ class LatentCacheError(CheckpointError):
     """A latent cache that is missing, malformed, or was made by a different VAE checkpoint."""
 
 
-def load_vae(path: str | Path) -> tuple[AutoencoderKL, dict]:
-    """Rebuild an AutoencoderKL from a checkpoint file; EMA weights if present (see module doc).
+def load_vae(path: str | Path, weights: str = "auto") -> tuple[AutoencoderKL, dict]:
+    """Rebuild an AutoencoderKL from a checkpoint file. weights: 'auto' (EMA if present, see the
+    module doc), 'ema' (error if absent) or 'raw'.
 
     Returns (model in eval mode, metadata) where metadata has `config` (dict), `step` (int),
     `weights` ('ema' or 'raw'), `latent_scale` (float, or None before training finished) and the
@@ -47,11 +48,16 @@ def load_vae(path: str | Path) -> tuple[AutoencoderKL, dict]:
     if meta["kind"] != KIND:
         raise CheckpointError(f"{path}: checkpoint kind is {meta['kind']!r}, expected {KIND!r}")
     model = AutoencoderKL(from_dict(VAEConfig, meta["config"], prefix="model."))
+    if weights not in ("auto", "ema", "raw"):
+        raise ValueError(f"weights must be auto, ema or raw, got {weights!r}")
     has_ema = any(k.startswith("ema.") for k in _array_names(path))
-    load_weights(model, path, kind=KIND, prefix="ema." if has_ema else "")
+    if weights == "ema" and not has_ema:
+        raise CheckpointError(f"{path}: no EMA weights in this checkpoint")
+    use_ema = has_ema and weights != "raw"
+    load_weights(model, path, kind=KIND, prefix="ema." if use_ema else "")
     for key in set(meta) - {"format", "kind", "config", "step", "dtype"}:
         meta[key] = _json_or_text(meta[key])
-    meta["weights"] = "ema" if has_ema else "raw"
+    meta["weights"] = "ema" if use_ema else "raw"
     meta["latent_scale"] = float(meta["latent_scale"]) if "latent_scale" in meta else None
     model.eval()
     return model, meta
