@@ -95,7 +95,13 @@ def make_controlnet_task(sections: dict, unet, base_meta: dict) -> TrainTask:
 
     return TrainTask(kind=CONTROLNET_KIND, model=controlnet, phases=[Phase("controlnet", updater, loss_fn)],
                      to_batch=_to_batch, model_config={"controlnet": to_dict(cfg), "unet": base_meta["config"]["unet"]},
-                     extra_metadata=lambda: {"base_digest": ckpt.file_digest(sections["base"].unet)})
+                     extra_metadata=lambda: base_metadata(sections))
+
+
+def base_metadata(sections: dict) -> dict:
+    """What an adapter records of its base UNet: the file's digest and its path (as given), so
+    evaluation can rebuild base + adapter from the adapter file alone (controlnet/generator.py)."""
+    return {"base_digest": ckpt.file_digest(sections["base"].unet), "base_unet": str(sections["base"].unet)}
 
 
 def make_lora_task(sections: dict, unet, base_meta: dict) -> TrainTask:
@@ -110,8 +116,9 @@ def make_lora_task(sections: dict, unet, base_meta: dict) -> TrainTask:
         return denoising_loss(unet, schedule, batch, sections["cond"])
 
     config = {"lora": to_dict(cfg), "base_config": base_meta["config"], "base_kind": base_meta["kind"]}
+    extra = {**base_metadata(sections), "style_filter": sections["data"].style_filter}
     return TrainTask(kind=LORA_KIND, model=lora, phases=[Phase("lora", updater, loss_fn)], to_batch=_to_batch,
-                     model_config=config, extra_metadata=lambda: {"base_digest": ckpt.file_digest(sections["base"].unet)})
+                     model_config=config, extra_metadata=lambda: extra)
 
 
 def train_adapter(kind: str, sections: dict, run_dir: str | Path, resume: bool = False, progress: bool = True) -> Path:

@@ -24,6 +24,7 @@ from lsgen.config import to_dict
 from lsgen.data.classes import colorize
 from lsgen.data.io import from_model_image
 from lsgen.data.loader import BatchLoader
+from lsgen.data.style_filter import parse_style_filter, select_by_style
 from lsgen.runtime import jt, seed_everything, set_precision
 from lsgen.train.loop import Phase, TrainConfig, TrainTask, run_training
 from lsgen.train.optim import OptimConfig, Updater
@@ -55,6 +56,11 @@ class LatentDataConfig:
     train_cache: str = "runs/latents/train.safetensors"
     val_cache: str = ""                # optional: masks for training previews
     root: str = ""                     # dataset root override (default: the one recorded in the cache)
+    style_filter: str = ""             # train on one style subset only, e.g. "time_of_day=dusk" (styles.json)
+
+    def __post_init__(self):
+        if self.style_filter:
+            parse_style_filter(self.style_filter)   # a malformed filter fails with the config
 
 
 SECTIONS = {"model": UNetConfig, "schedule": ScheduleConfig, "cond": CondConfig, "optim": OptimConfig,
@@ -129,11 +135,14 @@ def write_preview(unet: UNet, schedule: NoiseSchedule, data: LatentDataConfig, s
 
 
 def training_datasets(sections: dict):
-    """(train dataset, preview samples or None): cached latents, with references when the UNet
-    has a reference route."""
+    """(train dataset, preview samples or None): cached latents (only the style subset
+    `data.style_filter` when set), with references when the UNet has a reference route."""
     data, model, cond = sections["data"], sections["model"], sections["cond"]
     train_set = LatentDataset(data.train_cache, data.vae, data.root or None)
     check_latent_shape(model, train_set)
+    if data.style_filter:
+        root = data.root or train_set.meta["data_root"]
+        train_set = train_set.subset(select_by_style(root, train_set.meta["names"], data.style_filter))
     source = None
     if model.ref_dim:
         root = data.root or train_set.meta["data_root"]

@@ -10,6 +10,8 @@ reference photo), save them as PNG, and score them; the real test images are alw
     style_corr, style      histogram correlation with the reference in [-1, 1], and mapped to [0, 1]
     diversity              mean pairwise feature distance of several samples per mask (optional)
     composite_2022/2023    contest scores; None with the absent terms named when FID/aesthetic is absent
+    conditional            False for a generator that ignores the mask (`generator.conditional`); the
+                           report then prints "n/a (unconditional)" for the mask-based columns
 Outputs are reused on a rerun only when their manifest records the same checkpoint digest and seed.
 """
 from __future__ import annotations
@@ -156,7 +158,8 @@ def evaluate(ctx: Context, checkpoints: list[Path], out_dir: Path, progress: boo
         images = cached_outputs(out_dir / "outputs" / ckpt.file_digest(path), ctx.test.names, key,
                                 lambda: sample_all(generator, ctx.test, ctx.cfg.seed, ctx.cfg.batch_size, progress))
         row = score_row(ctx, label, images, diversity_of(generator, ctx, progress), progress)
-        row.update(kind=meta["kind"], checkpoint=str(path), checkpoint_digest=key["checkpoint"])
+        row.update(kind=meta["kind"], checkpoint=str(path), checkpoint_digest=key["checkpoint"],
+                   conditional=bool(getattr(generator, "conditional", True)))
         rows.append(row)
         samples[label] = images
     return {"protocol": protocol_description(ctx), "rows": rows}, samples

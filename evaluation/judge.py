@@ -50,10 +50,7 @@ class Judge:
         for start in tqdm(range(0, len(images), self.batch_size), desc=desc, disable=not progress, leave=False):
             x = jt.array(self._inputs(images[start:start + self.batch_size]))
             with jt.no_grad():
-                encoded = self.model.encode(x)
-                logits = jt.nn.interpolate(self.model.decode(encoded), size=x.shape[2:], mode="bilinear",
-                                           align_corners=False)
-                pooled = jt.concat([f.mean(dims=(2, 3)) for f in encoded], dim=1)
+                logits, pooled = self.model.analyse(x)
                 preds.append(jt.argmax(logits, dim=1)[0].int32().numpy())
                 feats.append(pooled.numpy().astype(np.float64))
         return np.concatenate(preds), np.concatenate(feats)
@@ -61,14 +58,23 @@ class Judge:
     def features(self, images: np.ndarray, progress: bool = False, desc: str = "features") -> np.ndarray:
         return self.analyse(images, progress, desc)[1]
 
+    def pixel_accuracies(self, preds: np.ndarray, masks: np.ndarray) -> np.ndarray:
+        """Per-image pixel accuracy (N,) float64 in [0, 1] of predictions (N, h, w) against
+        ground-truth masks (N, H, W), the masks resized (nearest) to the judge's size."""
+        return np.array([metrics.pixel_accuracy(resize_label(m, self.width, self.height), p)
+                         for m, p in zip(masks, preds)])
+
     def mask_scores(self, preds: np.ndarray, masks: np.ndarray) -> dict:
         """Predictions (N, h, w) against ground-truth masks (N, H, W) -> pixel_acc (mean of the
         per-image accuracies, the contest's mask_acc) and mIoU (pooled confusion, absent classes
-        excluded), plus per-class IoU (None where absent)."""
+        excluded), boundary_acc (mean over images with a boundary of the accuracy within 2 judge pixels
+        of a region edge; None if no mask has one), plus per-class IoU (None where absent)."""
         gts = [resize_label(m, self.width, self.height) for m in masks]
-        accs = [metrics.pixel_accuracy(g, p) for g, p in zip(gts, preds)]
+        accs = self.pixel_accuracies(preds, masks)
         confusion = sum(metrics.confusion_matrix(g, p) for g, p in zip(gts, preds))
         ious = metrics.iou_per_class(confusion)
+        edges = [b for b in (metrics.boundary_accuracy(g, p) for g, p in zip(gts, preds)) if b is not None]
         return {"pixel_acc": float(np.mean(accs)), "miou": metrics.mean_iou(confusion),
+                "boundary_acc": float(np.mean(edges)) if edges else None,
                 "iou_per_class": [None if np.isnan(v) else float(v) for v in ious]}
 

@@ -1,6 +1,7 @@
 """Metrics of the evaluation protocol, in numpy (float64 where it matters); no scipy.
 
-- mask alignment: pixel accuracy (the contest's `(gt == pred).sum() / (H*W)`) and mIoU over 29 classes;
+- mask alignment: pixel accuracy (the contest's `(gt == pred).sum() / (H*W)`), mIoU over 29 classes,
+  and the accuracy on a band around region boundaries;
 - Fréchet distance between Gaussians fitted to features (FID, Heusel et al. 2017, eq. 6), and KID
   (Bińkowski et al. 2018, unbiased MMD^2 with a cubic polynomial kernel);
 - diversity: mean pairwise distance of several samples of one mask in a feature space.
@@ -20,6 +21,25 @@ def pixel_accuracy(gt: np.ndarray, pred: np.ndarray) -> float:
     if gt.shape != pred.shape:
         raise ValueError(f"label maps differ in shape: {gt.shape} vs {pred.shape}")
     return float((gt == pred).sum() / gt.size)
+
+
+def boundary_band(mask_ids: np.ndarray, radius: int = 2) -> np.ndarray:
+    """(H, W) int class ids -> (H, W) bool: pixels within `radius` (Chebyshev distance) of a pixel of
+    another class, i.e. where the (2r+1)^2 window around the pixel holds more than one class."""
+    mask_ids = np.asarray(mask_ids)
+    padded = np.pad(mask_ids, radius, mode="edge")
+    windows = np.lib.stride_tricks.sliding_window_view(padded, (2 * radius + 1, 2 * radius + 1))
+    return windows.min(axis=(-2, -1)) != windows.max(axis=(-2, -1))
+
+
+def boundary_accuracy(gt: np.ndarray, pred: np.ndarray, radius: int = 2) -> float | None:
+    """Pixel accuracy restricted to the ground truth's boundary band (boundary_band); None when the
+    mask has a single class (no boundary). Measures how sharply a generator follows region edges."""
+    gt, pred = np.asarray(gt), np.asarray(pred)
+    if gt.shape != pred.shape:
+        raise ValueError(f"label maps differ in shape: {gt.shape} vs {pred.shape}")
+    band = boundary_band(gt, radius)
+    return float((gt[band] == pred[band]).mean()) if band.any() else None
 
 
 def confusion_matrix(gt: np.ndarray, pred: np.ndarray, num_classes: int = NUM_CLASSES) -> np.ndarray:

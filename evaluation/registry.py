@@ -9,6 +9,8 @@ The loader contract: `load(checkpoint_path: Path) -> generator`, where the gener
     sample(mask_onehot, ref_image, seed) -> images
         mask_onehot (B, 29, H, W) float32 one-hot, ref_image (B, 3, H, W) float32 in [-1, 1] or None,
         seed: int (the same seed must give the same images) -> (B, 3, H, W) float32 in [-1, 1].
+    conditional: bool (optional, default True)  False: the generator ignores the mask (StyleGAN), so
+                                               the report prints no mask accuracy for it
 Generators never see the ground-truth image of a mask.
 """
 from __future__ import annotations
@@ -26,8 +28,14 @@ GENERATORS: dict[str, str] = {
     "gan-pix2pix": "gan.sample:load",
     "gan-spade": "gan.sample:load",
     "gan-apf": "gan.sample:load",
+    "gan-tsit": "gan.sample:load",
+    "gan-lggan": "gan.sample:load",
     "gan-pure": "gan.pure:load_pure",
+    "gan-stylegan": "gan.stylegan_train:load_sampler",
+    "sr-pipeline": "evaluation.registry:load_sr_pipeline",
     "unet": "diffusion.pipeline:load_generator",
+    "controlnet": "controlnet.generator:load_controlnet_generator",
+    "lora": "controlnet.generator:load_lora_generator",
 }
 
 
@@ -64,6 +72,13 @@ def resolve(kind: str):
         return getattr(module, function_name)
     except AttributeError:
         raise ValueError(f"registry entry {kind!r}: {module_name} has no function {function_name}") from None
+
+
+def load_sr_pipeline(path: Path):
+    """Kind "sr-pipeline" (scripts/sr_tools.py compose): its base checkpoint, loaded through this table
+    (any registered kind), sampled at half size and upsampled ×2 (gan.sr_pipeline.wrap)."""
+    module = importlib.import_module("gan.sr_pipeline")
+    return module.wrap(path, lambda base_path: load_generator(base_path)[0])
 
 
 def load_generator(path: str | Path) -> tuple[Any, dict]:

@@ -13,7 +13,8 @@ from PIL import Image
 from lsgen import checkpoint as ckpt
 from lsgen.data.classes import colorize
 
-COLUMNS = (("pixel_acc", "mask acc", "{:.4f}"), ("miou", "mIoU", "{:.4f}"), ("fd_seg", "FD-seg", "{:.3f}"),
+COLUMNS = (("pixel_acc", "mask acc", "{:.4f}"), ("miou", "mIoU", "{:.4f}"), ("boundary_acc", "boundary acc", "{:.4f}"),
+           ("fd_seg", "FD-seg", "{:.3f}"),
            ("kid_seg", "KID-seg", "{:.4f}"), ("fid", "FID", "{:.2f}"), ("style", "style [0,1]", "{:.4f}"),
            ("diversity", "diversity", "{:.3f}"))
 RESULTS_HEADER = "### Generator scores (scripts/evaluate.py)"
@@ -23,6 +24,20 @@ TABLE_HEAD = ("| date | row | checkpoint | masks | mask acc | mIoU | FD-seg | KI
 
 def fmt(value, pattern: str = "{:.4f}") -> str:
     return "n/a" if value is None else pattern.format(value)
+
+
+UNCONDITIONAL = "n/a (unconditional)"
+MASK_KEYS = ("pixel_acc", "miou", "boundary_acc")
+
+
+def cell(row: dict, key: str, pattern: str = "{:.4f}") -> str:
+    """One score of a row as text; the mask-based scores (and the composites, which multiply mask
+    accuracy) of a generator that ignores the mask (row["conditional"] False) are not meaningful."""
+    if row.get("conditional") is False and (key in MASK_KEYS or key.startswith("composite_")):
+        return UNCONDITIONAL
+    if key.startswith("composite_"):
+        return composite_text(row[key])
+    return fmt(row.get(key), pattern)
 
 
 def composite_text(comp: dict) -> str:
@@ -49,8 +64,8 @@ def _table(results: dict) -> str:
     head = "".join(f"<th>{html.escape(label)}</th>" for _, label, _ in COLUMNS)
     lines = [f"<table><tr><th>row</th>{head}<th>2022 composite</th><th>2023 composite</th></tr>"]
     for row in results["rows"]:
-        cells = "".join(f"<td>{fmt(row.get(key), pattern)}</td>" for key, _, pattern in COLUMNS)
-        comps = "".join(f"<td>{html.escape(composite_text(row[f'composite_{y}']))}</td>" for y in (2022, 2023))
+        cells = "".join(f"<td>{html.escape(cell(row, key, pattern))}</td>" for key, _, pattern in COLUMNS)
+        comps = "".join(f"<td>{html.escape(cell(row, f'composite_{y}'))}</td>" for y in (2022, 2023))
         lines.append(f"<tr><td>{html.escape(row['name'])}</td>{cells}{comps}</tr>")
     return "\n".join(lines + ["</table>"])
 
@@ -84,9 +99,9 @@ this project. The <i>real</i> row scores the ground-truth test images (the ceili
 
 def results_row(row: dict, protocol: dict, date: str) -> str:
     checkpoint = row.get("checkpoint_digest", "test images")
-    return (f"| {date} | {row['name']} | {checkpoint} | {row['n']} | {fmt(row['pixel_acc'])} | {fmt(row['miou'])} "
+    return (f"| {date} | {row['name']} | {checkpoint} | {row['n']} | {cell(row, 'pixel_acc')} | {cell(row, 'miou')} "
             f"| {fmt(row['fd_seg'], '{:.3f}')} | {fmt(row['kid_seg'])} | {fmt(row['fid'], '{:.2f}')} "
-            f"| {fmt(row['style'])} | {composite_text(row['composite_2023'])} | {protocol['judge_digest']} |")
+            f"| {fmt(row['style'])} | {cell(row, 'composite_2023')} | {protocol['judge_digest']} |")
 
 
 def append_results(path: Path, lines: list[str]) -> None:

@@ -7,8 +7,13 @@ depthwise conv that supplies positional information instead of positional encodi
 Decoder (all-MLP, eq. 4): project every stage to one width, upsample to the first stage's
 resolution, concatenate, fuse, classify.
 
+Optional detail branch (`detail_widths`, not in SegFormer): a light CNN on the image whose maps at
+strides 1, 2, ... are merged into the fused decoder map coarse to fine by 3x3 convs, as the skip
+path of a U-Net (Ronneberger et al. 2015), so that the classifier runs at full resolution. Without
+it (the default, the original judge) the logits are computed at the first stage's stride.
+
 Images enter as (B, 3, H, W) in [-1, 1]; logits leave as (B, num_classes, H, W) (upsampled
-bilinearly from the first stage's resolution).
+bilinearly from the classifier's resolution).
 """
 from __future__ import annotations
 
@@ -32,8 +37,12 @@ class SegmenterConfig:
     mlp_ratio: int = 4
     decoder_width: int = 256
     dropout: float = 0.1                               # before the classifier
+    detail_widths: tuple[int, ...] = ()                # detail-branch channels at strides 1, 2, 4, ...; () = none
+    refine_width: int = 32                             # channels of the convs merging the detail maps
 
     def __post_init__(self):
+        if len(self.detail_widths) and 2 ** (len(self.detail_widths) - 1) >= self.strides[0]:
+            raise ValueError(f"{len(self.detail_widths)} detail levels reach the first stage's stride {self.strides[0]}")
         lengths = {len(v) for v in (self.widths, self.depths, self.heads, self.sr_ratios, self.strides)}
         if len(lengths) != 1:
             raise ValueError("widths, depths, heads, sr_ratios and strides must have one entry per stage")
@@ -145,6 +154,36 @@ class Stage(nn.Module):
         return tokens_to_map(self.norm(tokens), shape)
 
 
+def conv_bn_relu(cin: int, cout: int, stride: int = 1):
+    """3x3 conv (no bias), BatchNorm, ReLU: (B, cin, H, W) -> (B, cout, ceil(H/stride), ceil(W/stride))."""
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU())
+
+
+class DetailBranch(nn.Module):
+    """Image maps at strides 1, 2, 4, ... (one per entry of cfg.detail_widths, each a strided
+    conv_bn_relu of the previous) merged into the decoder's fused map from coarse to fine:
+    upsample bilinearly, concatenate, conv_bn_relu to cfg.refine_width channels."""
+
+    def __init__(self, cfg: SegmenterConfig):
+        super().__init__()
+        widths = cfg.detail_widths
+        self.stem = nn.ModuleList([conv_bn_relu(3 if k == 0 else widths[k - 1], w, 1 if k == 0 else 2)
+                                   for k, w in enumerate(widths)])
+        cins = [cfg.decoder_width] + [cfg.refine_width] * (len(widths) - 1)
+        self.refine = nn.ModuleList([conv_bn_relu(cin + w, cfg.refine_width) for cin, w in zip(cins, widths[::-1])])
+
+    def execute(self, images, fused):
+        """images (B, 3, H, W) [-1, 1], fused (B, decoder_width, H/s1, W/s1) -> (B, refine_width, H, W)."""
+        maps, x = [], images
+        for conv in self.stem:
+            x = conv(x)
+            maps.append(x)
+        for conv, skip in zip(self.refine, maps[::-1]):
+            up = nn.interpolate(fused, size=skip.shape[2:], mode="bilinear", align_corners=False)
+            fused = conv(jt.concat([up, skip], dim=1))
+        return fused
+
+
 class Segmenter(nn.Module):
     """SegFormer-style segmenter built from a SegmenterConfig (see the module docstring)."""
 
@@ -156,8 +195,9 @@ class Segmenter(nn.Module):
         dw = cfg.decoder_width
         self.lateral = nn.ModuleList([nn.Conv2d(width, dw, 1) for width in cfg.widths])
         self.fuse = nn.Sequential(nn.Conv2d(dw * len(cfg.widths), dw, 1, bias=False), nn.BatchNorm2d(dw), nn.ReLU())
+        self.detail = DetailBranch(cfg) if cfg.detail_widths else None
         self.dropout = nn.Dropout(cfg.dropout)
-        self.classify = nn.Conv2d(dw, cfg.num_classes, 1)
+        self.classify = nn.Conv2d(cfg.refine_width if cfg.detail_widths else dw, cfg.num_classes, 1)
 
     def encode(self, images) -> list:
         """(B, 3, H, W) in [-1, 1] -> the four stage maps (B, C_i, H/s_i, W/s_i)."""
@@ -167,17 +207,35 @@ class Segmenter(nn.Module):
             feats.append(x)
         return feats
 
-    def decode(self, feats):
-        """Stage maps -> logits (B, num_classes, H1, W1) at the first stage's resolution."""
+    def decode(self, feats, images=None):
+        """Stage maps (and the images, needed by a detail branch) -> logits (B, num_classes, h, w):
+        at the first stage's resolution without a detail branch, at the image's with one."""
         size = feats[0].shape[2:]
         ups = [nn.interpolate(lat(f), size=size, mode="bilinear", align_corners=False)
                for lat, f in zip(self.lateral, feats)]
-        return self.classify(self.dropout(self.fuse(jt.concat(ups[::-1], dim=1))))
+        fused = self.fuse(jt.concat(ups[::-1], dim=1))
+        if self.detail is not None:
+            if images is None:
+                raise ValueError("a segmenter with a detail branch decodes from the images too")
+            fused = self.detail(images, fused)
+        return self.classify(self.dropout(fused))
+
+    @staticmethod
+    def _to_image_size(logits, images):
+        if tuple(logits.shape[2:]) == tuple(images.shape[2:]):
+            return logits
+        return nn.interpolate(logits, size=images.shape[2:], mode="bilinear", align_corners=False)
+
+    def analyse(self, images):
+        """(B, 3, H, W) in [-1, 1] -> logits (B, num_classes, H, W) and pooled features
+        (B, sum(widths)) from one encoder pass."""
+        feats = self.encode(images)
+        pooled = jt.concat([f.mean(dims=(2, 3)) for f in feats], dim=1)
+        return self._to_image_size(self.decode(feats, images), images), pooled
 
     def execute(self, images):
         """(B, 3, H, W) in [-1, 1] -> logits (B, num_classes, H, W)."""
-        logits = self.decode(self.encode(images))
-        return nn.interpolate(logits, size=images.shape[2:], mode="bilinear", align_corners=False)
+        return self._to_image_size(self.decode(self.encode(images), images), images)
 
     def pooled_features(self, images):
         """(B, 3, H, W) in [-1, 1] -> (B, sum(widths)): spatial means of the four stage maps,

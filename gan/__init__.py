@@ -5,5 +5,6 @@ PatchGAN), losses.py (hinge / non-saturating / least-squares, feature matching, 
 (VGG19 from a user file), augment.py (DiffAugment, joint on image and mask), train.py (d_step +
 g_step on lsgen's loop), averaging.py, pure.py, sample.py (evaluation registry loaders).
 Models: pix2pix.py (U-Net), spade.py (SPADE generator: ref encoder, APF mask encoder, seg-noise,
-progressive heads); models.py names them: pix2pix, spade, apf.
+progressive heads), tsit.py (TSIT: content/style streams, FADE, FAdaIN), lggan.py (LGGAN + SAU);
+models.py names them: pix2pix, spade, apf, tsit, lggan.
 """

@@ -3,6 +3,8 @@
     pix2pix  UNetGenerator(Pix2PixConfig)       kind "gan-pix2pix"   (2022 official baseline)
     spade    SPADEGenerator(SPADEConfig) "ref"  kind "gan-spade"     (2023 official baseline)
     apf      SPADEGenerator(SPADEConfig) "mask" kind "gan-apf"       (APF-GAN, rank 1 in 2022)
+    tsit     TSITGenerator(TSITConfig)          kind "gan-tsit"      (TSIT, style stream + FAdaIN on)
+    lggan    LGGANGenerator(LGGANConfig)        kind "gan-lggan"     (LGGAN + semantic-aware upsampling)
 """
 from __future__ import annotations
 
@@ -13,8 +15,10 @@ from typing import Any
 from lsgen import checkpoint as ckpt
 from lsgen.config import from_dict
 
+from gan.lggan import LGGANConfig, LGGANGenerator
 from gan.pix2pix import Pix2PixConfig, UNetGenerator
 from gan.spade import SPADEConfig, SPADEGenerator
+from gan.tsit import TSITConfig, TSITGenerator
 
 
 @dataclass(frozen=True)
@@ -28,6 +32,8 @@ MODELS = {
     "pix2pix": ModelSpec("gan-pix2pix", Pix2PixConfig, UNetGenerator),
     "spade": ModelSpec("gan-spade", SPADEConfig, SPADEGenerator),
     "apf": ModelSpec("gan-apf", SPADEConfig, SPADEGenerator),
+    "tsit": ModelSpec("gan-tsit", TSITConfig, TSITGenerator),
+    "lggan": ModelSpec("gan-lggan", LGGANConfig, LGGANGenerator),
 }
 KIND_TO_MODEL = {spec.kind: name for name, spec in MODELS.items()}
 

@@ -8,6 +8,8 @@ dropout), and the same seed gives the same images.
     spade    deterministic: z = mu(ref) (z = 0 without a ref); stochastic=True: z ~ q(z|ref) (N(0,I)
              without a ref)
     apf      deterministic apart from the semantic-guided noise, which the seed fixes
+    tsit     deterministic; the reference drives FAdaIN (without one FAdaIN is skipped)
+    lggan    deterministic (mask only; a reference is ignored)
 """
 from __future__ import annotations
 
@@ -42,9 +44,10 @@ class GANSampler:
         jt.set_seed(int(seed) % (2**31))
         with jt.no_grad():
             mask = jt.array(np.asarray(mask_onehot, dtype=np.float32))
-            if self.model_name == "pix2pix":
-                out = self.generator(mask)
-            elif self.generator.cfg.style == "ref":
+            if self.model_name == "tsit":
+                ref = None if ref_image is None else jt.array(np.asarray(ref_image, dtype=np.float32))
+                out = self.generator(mask, ref_image=ref)
+            elif getattr(self.generator.cfg, "style", None) == "ref":
                 ref = None if ref_image is None else jt.array(np.asarray(ref_image, dtype=np.float32))
                 out = self.generator(mask, z=self._z(mask, ref))
             else:
@@ -56,7 +59,7 @@ class GANSampler:
 
 
 def load(path: str | Path, stochastic: bool = False) -> GANSampler:
-    """Registry loader for kinds gan-pix2pix, gan-spade, gan-apf (EMA weights when present)."""
+    """Registry loader for kinds gan-pix2pix, gan-spade, gan-apf, gan-tsit, gan-lggan (EMA weights when present)."""
     generator, model_name, _ = load_generator(path)
     return GANSampler(generator, model_name, stochastic)
 

@@ -3,7 +3,10 @@
 d_step: G (train mode) makes fakes for the micro-batch — kept with their graph in the batch for
 the g_step, so G runs forward once per step — and D is trained on (real, fake.detach()).
 g_step: adversarial + feature matching + perceptual + L1 (pix2pix) + KLD (spade "ref") on the
-same fakes, against the freshly updated D. D lives in the training state (aux module); the
+same fakes, against the freshly updated D. LGGAN also hands its global and local branch images:
+D and G treat each like the final image, weighted by `branch_weight`, and G adds LGGAN's class-
+consistency and TV terms. TSIT sees the photo as its own style reference, as SPADE "ref" encodes it.
+D lives in the training state (aux module); the
 checkpoint's weights are G's (+ EMA of G). DiffAugment (if on) uses one set of random parameters
 for the real and the fake of a sample, so feature matching compares like with like.
 
@@ -27,6 +30,7 @@ from lsgen.train.optim import OptimConfig, Updater
 from gan import losses
 from gan.augment import diff_augment, parse_policy
 from gan.discriminators import DiscConfig, MultiscaleDiscriminator
+from gan.lggan import class_consistency_loss, tv_loss
 from gan.models import MODELS, check_model_config, spec_of
 from gan.perceptual import build_perceptual
 from gan.preview import make_preview
@@ -42,11 +46,15 @@ class GANLossConfig:
     perceptual_weight: float = 10.0    # SPADE λ_vgg = 10 (needs perceptual_weights)
     perceptual_weights: str = ""       # VGG19 safetensors (torchvision keys); "" = off
     kld_weight: float = 0.05           # SPADE λ_KLD (style "ref" only)
+    tv_weight: float = 0.0             # LGGAN λ_tv (total variation of every judged image)
+    class_weight: float = 0.0          # LGGAN λ_class (class-consistency cross-entropy)
+    branch_weight: float = 0.0         # LGGAN: weight of the global and local images' own D/G terms
 
     def __post_init__(self):
         if self.gan_loss not in losses.GAN_LOSSES:
             raise ValueError(f"loss.gan_loss must be one of {losses.GAN_LOSSES}, got {self.gan_loss!r}")
-        for name in ("l1_weight", "feat_weight", "perceptual_weight", "kld_weight"):
+        for name in ("l1_weight", "feat_weight", "perceptual_weight", "kld_weight", "tv_weight", "class_weight",
+                     "branch_weight"):
             if getattr(self, name) < 0:
                 raise ValueError(f"loss.{name} must be >= 0")
 
@@ -116,6 +124,13 @@ class GANSteps:
         out = {"step": step, "kld": None}
         if self.model_name == "pix2pix":
             fake = self.gen(mask)
+        elif self.model_name == "tsit":
+            fake = self.gen(mask, ref_image=real)
+        elif self.model_name == "lggan":
+            parts = self.gen.parts(mask)
+            fake = parts["final"]
+            out.update(branches={"global": parts["global"], "local": parts["local"]},
+                       class_logits=parts["class_logits"], class_present=parts["class_present"])
         elif self.sections["model"].style == "ref":
             mu, logvar = self.gen.encode(real)
             out["kld"] = losses.kld_loss(mu, logvar)
@@ -139,19 +154,34 @@ class GANSteps:
         real, mask_r = diff_augment(real, mask, self.policy, np.random.default_rng(seed))
         return fake, real, mask_f, mask_r
 
+    def _judged(self, gen: dict) -> list:
+        """(log prefix, weight, image) of every image D judges: the final image, then (LGGAN, when
+        loss.branch_weight > 0) the global and local branch images."""
+        images = [("", 1.0, gen["fake"])]
+        if self.loss_cfg.branch_weight > 0:
+            images += [(f"{name}_", self.loss_cfg.branch_weight, image)
+                       for name, image in gen.get("branches", {}).items()]
+        return images
+
     def d_step(self, batch: dict, step: int) -> dict:
         gen = self.generate(batch, step)
-        fake, real, mask_f, mask_r = self._augment_pair(gen["fake"].detach(), gen["real"], gen["mask"], step)
         self.disc.train()
-        real_outs = self.disc(real, mask_r)
-        fake_outs = self.disc(fake, mask_f)
-        return {"loss": losses.discriminator_loss(self.loss_cfg.gan_loss, real_outs, fake_outs),
-                "logits_real": real_outs[0][-1].mean().detach(), "logits_fake": fake_outs[0][-1].mean().detach()}
+        terms, loss = {}, 0.0
+        for prefix, weight, image in self._judged(gen):
+            fake, real, mask_f, mask_r = self._augment_pair(image.detach(), gen["real"], gen["mask"], step)
+            real_outs = self.disc(real, mask_r)
+            fake_outs = self.disc(fake, mask_f)
+            loss = loss + weight * losses.discriminator_loss(self.loss_cfg.gan_loss, real_outs, fake_outs)
+            if not prefix:
+                terms.update(logits_real=real_outs[0][-1].mean().detach(), logits_fake=fake_outs[0][-1].mean().detach())
+        terms["loss"] = loss
+        return terms
 
-    def g_step(self, batch: dict, step: int) -> dict:
+    def _image_terms(self, image, gen: dict, step: int) -> tuple:
+        """G's loss on one judged image (B,3,H,W): adversarial, feature matching, L1, perceptual, TV
+        -> (weighted sum, {term: value})."""
         cfg = self.loss_cfg
-        gen = self.generate(batch, step)
-        fake, real, mask_f, mask_r = self._augment_pair(gen["fake"], gen["real"], gen["mask"], step)
+        fake, real, mask_f, mask_r = self._augment_pair(image, gen["real"], gen["mask"], step)
         fake_outs = self.disc(fake, mask_f)
         terms = {"adv": losses.generator_adv_loss(cfg.gan_loss, fake_outs)}
         loss = terms["adv"]
@@ -161,14 +191,30 @@ class GANSteps:
             terms["feat"] = losses.feature_matching_loss(real_outs, fake_outs)
             loss = loss + cfg.feat_weight * terms["feat"]
         if cfg.l1_weight > 0:
-            terms["l1"] = losses.l1_loss(gen["fake"], gen["real"])
+            terms["l1"] = losses.l1_loss(image, gen["real"])
             loss = loss + cfg.l1_weight * terms["l1"]
         if self.perceptual is not None:
-            terms["vgg"] = self.perceptual(gen["fake"], gen["real"])
+            terms["vgg"] = self.perceptual(image, gen["real"])
             loss = loss + cfg.perceptual_weight * terms["vgg"]
+        if cfg.tv_weight > 0:
+            terms["tv"] = tv_loss(image)
+            loss = loss + cfg.tv_weight * terms["tv"]
+        return loss, terms
+
+    def g_step(self, batch: dict, step: int) -> dict:
+        cfg = self.loss_cfg
+        gen = self.generate(batch, step)
+        terms, loss = {}, 0.0
+        for prefix, weight, image in self._judged(gen):
+            image_loss, image_terms = self._image_terms(image, gen, step)
+            loss = loss + weight * image_loss
+            terms.update({prefix + k: v for k, v in image_terms.items()})
         if gen["kld"] is not None and cfg.kld_weight > 0:
             terms["kld"] = gen["kld"]
             loss = loss + cfg.kld_weight * terms["kld"]
+        if "class_logits" in gen and cfg.class_weight > 0:
+            terms["class"] = class_consistency_loss(gen["class_logits"], gen["class_present"])
+            loss = loss + cfg.class_weight * terms["class"]
         terms["loss"] = loss
         return terms
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Train a GAN baseline (pix2pix, SPADE with a reference encoder, or the APF-GAN recipe).
+"""Train a GAN baseline (pix2pix, SPADE with a reference encoder, the APF-GAN recipe, TSIT, LGGAN+SAU, StyleGAN).
 
 Writes to --out: stepNNNNNNN.safetensors (G weights + EMA; kind gan-<model>), .state.* (D, optimizer
 moments, RNG, data position), latest.json, log.jsonl (d_step/* and g_step/* losses) and
@@ -9,6 +9,10 @@ Examples:
     python scripts/train_gan.py --model pix2pix --config configs/gan/pix2pix-tiny.json --data data/synth --out runs/p2p
     python scripts/train_gan.py --model spade --data data/synth-bench --out runs/spade-bench
     python scripts/train_gan.py --model apf --config configs/gan/apf-full.json --data /data/2022 --out runs/apf --resume
+    python scripts/train_gan.py --model tsit --data data/synth-bench --out runs/tsit-bench
+    python scripts/train_gan.py --model lggan --config configs/gan/lggan-full.json --data /data/2023 --out runs/lggan
+    python scripts/train_gan.py --model stylegan --data data/synth-bench --out runs/stylegan-bench
+StyleGAN is unconditional (64x64 photos; gan/stylegan_train.py, kind gan-stylegan): no masks are used.
 """
 from __future__ import annotations
 
@@ -19,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from lsgen.cli import run_cli, trainer_main  # noqa: E402
 
-MODEL_NAMES = ("pix2pix", "spade", "apf")
+MODEL_NAMES = ("pix2pix", "spade", "apf", "tsit", "lggan", "stylegan")
 
 
 def add_model_flag(parser) -> None:
@@ -29,6 +33,10 @@ def add_model_flag(parser) -> None:
 def load(args):
     from functools import partial  # noqa: PLC0415
 
+    if args.model == "stylegan":  # unconditional: its own two phases on the same loop
+        from gan.stylegan_train import SECTIONS, train as train_stylegan  # noqa: PLC0415
+
+        return SECTIONS, train_stylegan
     from gan.train import sections_for, train  # noqa: PLC0415 - imports Jittor
 
     return sections_for(args.model), partial(train, args.model)

@@ -161,3 +161,32 @@ def test_adapter_scripts_end_to_end(tiny_unet_run, tmp_path):
                           "channel_mult": (1, 1), "attention_levels": (1,), "groups": 4})
     with pytest.raises(ckpt.CheckpointError, match="different base UNet"):
         load_controlnet(tmp_path / "controlnet/controlnet.safetensors", UNet(other))
+    check_registry_loaders(tmp_path, run, mask)
+
+
+def check_registry_loaders(tmp_path, run, mask_path):
+    """Evaluation loads an adapter file alone: base UNet from its metadata, digest checked."""
+    import shutil
+
+    from evaluation.registry import load_generator
+    from lsgen.data.io import onehot, read_label
+
+    mask = read_label(mask_path)[None]
+    for kind in ("controlnet", "lora"):
+        generator, meta = load_generator(tmp_path / kind / f"{kind}.safetensors")
+        assert meta["kind"] == kind and generator.name.endswith(kind)
+        images = generator.sample(onehot(mask), None, seed=0)
+        assert images.shape == (1, 3, H, W) and np.abs(images).max() <= 1.0
+    from safetensors import safe_open
+    from safetensors.numpy import save_file
+
+    adapter = tmp_path / "lora/lora.safetensors"
+    with safe_open(str(adapter), framework="numpy") as handle:
+        raw = dict(handle.metadata())
+    assert raw["base_unet"] == str(run / "unet.safetensors")
+    moved = tmp_path / "base_copy.safetensors"  # a base retrained since the adapter: a one-line error
+    shutil.copyfile(run / "unet.safetensors", moved)
+    save_file(ckpt.read_arrays(adapter), str(tmp_path / "stale.safetensors"),
+              metadata={**raw, "base_unet": str(moved), "base_digest": "0" * 16})
+    with pytest.raises(ckpt.CheckpointError, match="changed since"):
+        load_generator(tmp_path / "stale.safetensors")

@@ -95,3 +95,28 @@ def test_fd_selection_picks_the_matching_candidate_lazily():
     assert [r.label for r in ranking] == ["near", "mid", "far"]
     assert sorted(calls) == [0.0, 0.7, 2.0]
     assert select_by_fd({"a": reference[:200] + 1, "b": reference[200:]}, reference) == "b"
+
+
+def test_boundary_band_matches_brute_force_and_accuracy_reads_it():
+    from evaluation.metrics import boundary_accuracy, boundary_band
+
+    rng = np.random.default_rng(0)
+    mask = rng.integers(0, 3, size=(7, 9))
+    mask[:, :4] = 5  # one flat region so the band is not everything
+    for radius in (1, 2):
+        band = boundary_band(mask, radius)
+        expected = np.zeros_like(band)
+        for y in range(7):
+            for x in range(9):
+                window = mask[max(0, y - radius):y + radius + 1, max(0, x - radius):x + radius + 1]
+                expected[y, x] = len(np.unique(window)) > 1
+        assert np.array_equal(band, expected)
+    flat = np.full((6, 8), 4)
+    assert not boundary_band(flat).any() and boundary_accuracy(flat, flat) is None
+    halves = np.zeros((6, 8), int)
+    halves[:, 4:] = 1
+    pred = halves.copy()
+    pred[:, 4] = 0  # the boundary column moved by one pixel
+    band = boundary_band(halves, 2)  # columns 2..5 of 8
+    assert band.sum() == 6 * 4
+    assert boundary_accuracy(halves, pred, 2) == pytest.approx(3 / 4)

@@ -12,6 +12,7 @@
 """
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 from typing import Iterable
@@ -186,6 +187,16 @@ class LatentDataset:
 
     def __len__(self) -> int:
         return len(self.label_paths)
+
+    def subset(self, indices: list[int]) -> "LatentDataset":
+        """A view of the items `indices`, in that order: arrays, label paths and meta["names"] follow
+        (e.g. one style subset of the data, lsgen.data.style_filter)."""
+        index = np.asarray(indices, dtype=np.int64)
+        view = copy.copy(self)
+        view.arrays = {key: value[index] for key, value in self.arrays.items()}
+        view.label_paths = [self.label_paths[i] for i in index]
+        view.meta = {**self.meta, "names": [self.meta["names"][i] for i in index]}
+        return view
 
     def load(self, index: int, rng: np.random.Generator | None = None) -> dict[str, np.ndarray]:
         flip = self.has_flip and rng is not None and rng.random() < 0.5

@@ -25,6 +25,8 @@ nn = jt.nn
 class LossConfig:
     """The `loss` section of a VAE config."""
     kl_weight: float = 1e-6
+    l1_weight: float = 1.0
+    mse_weight: float = 0.0            # > 0 adds a mean squared error (what PSNR measures) to the L1
     disc_weight: float = 0.5           # multiplies the adaptive weight; 0 = no GAN term at all
     disc_start: int = 50001            # updates before the discriminator and its term switch on
     disc_channels: int = 64
@@ -33,9 +35,11 @@ class LossConfig:
     perceptual_weights: str = ""       # LPIPS-style VGG16 weights (.safetensors, see PerceptualLoss)
 
     def __post_init__(self):
-        for name in ("kl_weight", "disc_weight", "perceptual_weight"):
+        for name in ("kl_weight", "l1_weight", "mse_weight", "disc_weight", "perceptual_weight"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.l1_weight == 0 and self.mse_weight == 0:
+            raise ValueError("l1_weight and mse_weight are both 0: no reconstruction term")
         if self.disc_layers < 1 or self.disc_channels < 1:
             raise ValueError("disc_layers and disc_channels must be >= 1")
 
@@ -48,6 +52,12 @@ class LossConfig:
 def l1_loss(recon, target):
     """Mean absolute error over all elements; recon/target (B,C,H,W)."""
     return (recon - target).abs().mean()
+
+
+def mse_loss(recon, target):
+    """Mean squared error over all elements; recon/target (B,C,H,W) in [-1,1]. PSNR on [-1,1]
+    images is 10 log10(4 / MSE), so this is the term PSNR rewards."""
+    return (recon - target).sqr().mean()
 
 
 def kl_loss(posterior, images):
@@ -214,8 +224,11 @@ def autoencoder_loss(images, recon, posterior, cfg: LossConfig, step: int, last_
     images, recon (B,3,H,W) in [-1,1]; posterior: DiagonalGaussian of `images`; last_layer: the
     decoder's output conv weight. The GAN term enters from `disc_start` on (LDM's adopt_weight).
     """
-    rec = l1_loss(recon, images)
-    terms = {"l1": rec}
+    terms = {"l1": l1_loss(recon, images)}
+    rec = cfg.l1_weight * terms["l1"]
+    if cfg.mse_weight > 0:
+        terms["mse"] = mse_loss(recon, images)
+        rec = rec + cfg.mse_weight * terms["mse"]
     if perceptual is not None:
         terms["perceptual"] = perceptual(recon, images)
         rec = rec + cfg.perceptual_weight * terms["perceptual"]

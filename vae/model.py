@@ -4,6 +4,11 @@ Architecture after Rombach et al. 2022 (LDM), appendix G: a ResNet encoder that 
 resolution between levels, a middle of ResNet + single-head self-attention + ResNet at the lowest
 resolution, and a mirrored decoder with nearest-neighbour upsampling. The encoder predicts the mean
 and log-variance of a diagonal Gaussian posterior q(z|x) over (C, H/f, W/f) latents.
+
+`VAEConfig.residual_shortcuts` adds DC-AE's residual autoencoding (Chen et al. 2024, "Deep
+Compression Autoencoder", sec. 3.1): every resampling block and both ends of the bottleneck learn a
+residual over a parameter-free path (space-to-channel + channel averaging down, channel duplication
++ channel-to-space up), so an untrained network already passes a coarse image through.
 """
 from __future__ import annotations
 
@@ -33,6 +38,9 @@ class VAEConfig:
     norm_groups: int = 32
     mid_attention: bool = True
     dropout: float = 0.0
+    # DC-AE residual autoencoding: non-parametric shortcuts around every resampler and the
+    # bottleneck; resamplers then change the width (level i -> i+1), and the 1x1 quant convs go
+    residual_shortcuts: bool = False
 
     def __post_init__(self):
         if not self.channel_mult or min(self.channel_mult) < 1:
@@ -44,6 +52,19 @@ class VAEConfig:
             raise ValueError("in_channels, latent_channels and num_res_blocks must be >= 1")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.residual_shortcuts:
+            self._check_shortcut_widths()
+
+    def _check_shortcut_widths(self) -> None:
+        """The shortcuts average or duplicate whole channel groups: widths must divide evenly."""
+        widths = self.level_channels
+        # width a -> b at half resolution: 4a channels averaged in groups (down) or b duplicated to 4a (up)
+        pairs = [(4 * a, b, "resampling") for a, b in zip(widths[:-1], widths[1:])]
+        pairs += [(widths[-1], self.latent_channels, "bottleneck")]
+        for big, small, where in pairs:
+            if big % small:
+                raise ValueError(f"residual_shortcuts: {where} shortcut needs {small} channels to divide {big} "
+                                 f"(widths {widths}, latent_channels {self.latent_channels})")
 
     @property
     def downsample_factor(self) -> int:
@@ -115,28 +136,74 @@ class AttnBlock(nn.Module):
         return x + self.proj(out.reshape(b, c, h, w))
 
 
-class Downsample(nn.Module):
-    """Strided 3x3 conv: (B,C,H,W) -> (B,C,H/2,W/2)."""
+# --- DC-AE residual autoencoding (Chen et al. 2024, sec. 3.1): the parameter-free paths ----------
+def space_to_channel(x, r: int = 2):
+    """Pixel unshuffle, (B,C,H,W) -> (B,C*r*r,H/r,W/r): channel c*r*r + i*r + j holds pixel
+    (r*y + i, r*x + j) of channel c. The inverse of channel_to_space (and of nn.PixelShuffle)."""
+    b, c, h, w = x.shape
+    return x.reindex([b, c * r * r, h // r, w // r],
+                     ["i0", f"i1/{r * r}", f"i2*{r}+i1%{r * r}/{r}", f"i3*{r}+i1%{r}"])
 
-    def __init__(self, channels: int):
+
+def channel_to_space(x, r: int = 2):
+    """Pixel shuffle, (B,C*r*r,H,W) -> (B,C,H*r,W*r), with nn.PixelShuffle's channel order."""
+    b, c, h, w = x.shape
+    return x.reindex([b, c // (r * r), h * r, w * r], ["i0", f"i1*{r * r}+i2%{r}*{r}+i3%{r}", f"i2/{r}", f"i3/{r}"])
+
+
+def channel_average(x, channels: int):
+    """(B,C,H,W) -> (B,channels,H,W): output channel k is the mean of input channels
+    k*g .. k*g+g-1, g = C / channels (DC-AE's channel averaging)."""
+    b, c, h, w = x.shape
+    return x.reshape(b, channels, c // channels, h, w).mean(dim=2)
+
+
+def channel_repeat(x, channels: int):
+    """(B,C,H,W) -> (B,channels,H,W): every input channel repeated channels/C times in a row
+    (DC-AE's channel duplication; numpy's np.repeat along axis 1)."""
+    b, c, h, w = x.shape
+    return x.reindex([b, channels, h, w], ["i0", f"i1/{channels // c}", "i2", "i3"])
+
+
+def down_shortcut(x, channels: int):
+    """(B,C,H,W) -> (B,channels,H/2,W/2): space-to-channel x2, then channel averaging."""
+    return channel_average(space_to_channel(x, 2), channels)
+
+
+def up_shortcut(x, channels: int):
+    """(B,C,H,W) -> (B,channels,2H,2W): channel duplication to 4*channels, then channel-to-space x2."""
+    return channel_to_space(channel_repeat(x, 4 * channels), 2)
+
+
+class Downsample(nn.Module):
+    """Strided 3x3 conv: (B,C,H,W) -> (B,out,H/2,W/2), out = C unless given; with `shortcut`,
+    plus down_shortcut(x) (DC-AE)."""
+
+    def __init__(self, channels: int, out_channels: int | None = None, shortcut: bool = False):
         super().__init__()
-        self.conv = nn.Conv2d(channels, channels, 3, stride=2, padding=1)
+        self.out_channels = out_channels or channels
+        self.shortcut = shortcut
+        self.conv = nn.Conv2d(channels, self.out_channels, 3, stride=2, padding=1)
 
     def execute(self, x):
-        return self.conv(x)
+        h = self.conv(x)
+        return h + down_shortcut(x, self.out_channels) if self.shortcut else h
 
 
 class Upsample(nn.Module):
-    """Nearest x2 then 3x3 conv: (B,C,H,W) -> (B,C,2H,2W)."""
+    """Nearest x2 then 3x3 conv: (B,C,H,W) -> (B,out,2H,2W), out = C unless given; with
+    `shortcut`, plus up_shortcut(x) (DC-AE)."""
 
-    def __init__(self, channels: int):
+    def __init__(self, channels: int, out_channels: int | None = None, shortcut: bool = False):
         super().__init__()
-        self.conv = nn.Conv2d(channels, channels, 3, padding=1)
+        self.out_channels = out_channels or channels
+        self.shortcut = shortcut
+        self.conv = nn.Conv2d(channels, self.out_channels, 3, padding=1)
 
     def execute(self, x):
         b, c, h, w = x.shape
-        x = x.reindex([b, c, 2 * h, 2 * w], ["i0", "i1", "i2/2", "i3/2"])
-        return self.conv(x)
+        out = self.conv(x.reindex([b, c, 2 * h, 2 * w], ["i0", "i1", "i2/2", "i3/2"]))
+        return out + up_shortcut(x, self.out_channels) if self.shortcut else out
 
 
 class MidBlock(nn.Module):
@@ -172,22 +239,34 @@ class Encoder(nn.Module):
 
     def __init__(self, cfg: VAEConfig):
         super().__init__()
-        widths, n = cfg.level_channels, cfg.num_res_blocks
-        last = len(widths) - 1
+        widths, n, residual = cfg.level_channels, cfg.num_res_blocks, cfg.residual_shortcuts
+        self.latent_channels, self.shortcut = cfg.latent_channels, residual
         self.conv_in = nn.Conv2d(cfg.in_channels, widths[0], 3, padding=1)
-        ins = (widths[0],) + widths[:-1]
+        # with shortcuts the downsampler moves to the next width; otherwise the next level's first block does
+        ins = widths if residual else (widths[0],) + widths[:-1]
         self.levels = nn.ModuleList([
-            Level([ins[i]] + [widths[i]] * n, Downsample(widths[i]) if i < last else None, cfg)
-            for i in range(len(widths))])
+            Level([ins[i]] + [widths[i]] * n, self._down(widths, i, residual), cfg) for i in range(len(widths))])
         self.mid = MidBlock(widths[-1], cfg)
         self.norm_out = _norm(widths[-1], cfg.norm_groups)
         self.conv_out = nn.Conv2d(widths[-1], 2 * cfg.latent_channels, 3, padding=1)
+
+    @staticmethod
+    def _down(widths: tuple[int, ...], i: int, residual: bool) -> Downsample | None:
+        if i == len(widths) - 1:
+            return None
+        return Downsample(widths[i], widths[i + 1], shortcut=True) if residual else Downsample(widths[i])
 
     def execute(self, x):
         h = self.conv_in(x)
         for level in self.levels:
             h = level(h)
-        return self.conv_out(ops.group_norm(self.mid(h), self.norm_out, silu=True))
+        h = self.mid(h)
+        moments = self.conv_out(ops.group_norm(h, self.norm_out, silu=True))
+        if not self.shortcut:
+            return moments
+        # DC-AE's bottleneck shortcut: the mean is a residual over the channel-averaged features
+        mean, logvar = jt.chunk(moments, 2, dim=1)
+        return jt.concat([mean + channel_average(h, self.latent_channels), logvar], dim=1)
 
 
 class Decoder(nn.Module):
@@ -195,19 +274,29 @@ class Decoder(nn.Module):
 
     def __init__(self, cfg: VAEConfig):
         super().__init__()
-        widths, n = cfg.level_channels, cfg.num_res_blocks
+        widths, n, residual = cfg.level_channels, cfg.num_res_blocks, cfg.residual_shortcuts
+        self.width, self.shortcut = widths[-1], residual
         self.conv_in = nn.Conv2d(cfg.latent_channels, widths[-1], 3, padding=1)
         self.mid = MidBlock(widths[-1], cfg)
         order = list(range(len(widths)))[::-1]
-        ins = [widths[-1]] + [widths[i] for i in order[:-1]]
+        ins = [widths[i] for i in order] if residual else [widths[-1]] + [widths[i] for i in order[:-1]]
         self.levels = nn.ModuleList([
-            Level([ins[j]] + [widths[i]] * (n + 1), Upsample(widths[i]) if i > 0 else None, cfg)
+            Level([ins[j]] + [widths[i]] * (n + 1), self._up(widths, i, residual), cfg)
             for j, i in enumerate(order)])
         self.norm_out = _norm(widths[0], cfg.norm_groups)
         self.conv_out = nn.Conv2d(widths[0], cfg.in_channels, 3, padding=1)
 
+    @staticmethod
+    def _up(widths: tuple[int, ...], i: int, residual: bool) -> Upsample | None:
+        if i == 0:
+            return None
+        return Upsample(widths[i], widths[i - 1], shortcut=True) if residual else Upsample(widths[i])
+
     def execute(self, z):
-        h = self.mid(self.conv_in(z))
+        h = self.conv_in(z)
+        if self.shortcut:  # DC-AE's bottleneck shortcut: a residual over the duplicated latent channels
+            h = h + channel_repeat(z, self.width)
+        h = self.mid(h)
         for level in self.levels:
             h = level(h)
         return self.conv_out(ops.group_norm(h, self.norm_out, silu=True))
@@ -225,8 +314,11 @@ class AutoencoderKL(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.encoder = Encoder(cfg)
-        self.quant_conv = nn.Conv2d(2 * cfg.latent_channels, 2 * cfg.latent_channels, 1)
-        self.post_quant_conv = nn.Conv2d(cfg.latent_channels, cfg.latent_channels, 1)
+        if cfg.residual_shortcuts:  # a random 1x1 mix would scramble the shortcut's latent (DC-AE has none)
+            self.quant_conv, self.post_quant_conv = nn.Identity(), nn.Identity()
+        else:
+            self.quant_conv = nn.Conv2d(2 * cfg.latent_channels, 2 * cfg.latent_channels, 1)
+            self.post_quant_conv = nn.Conv2d(cfg.latent_channels, cfg.latent_channels, 1)
         self.decoder = Decoder(cfg)
 
     @property

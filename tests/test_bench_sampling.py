@@ -1,0 +1,111 @@
+"""The sampling benchmarks (style_transfer, sampler_quality, lora_style) end to end on the tiny UNet
+fixture with n=2, a random tiny judge, and the invariants their tables rest on."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from conftest import REPO
+
+from benchmarks import lora_style, sampler_quality, style_transfer
+
+
+@pytest.fixture(scope="module")
+def tiny_judge(tmp_path_factory):
+    """An untrained tiny segmenter checkpoint (judging at 32x24): the benchmarks only need its API."""
+    from evaluation.segmenter import KIND, Segmenter, SegmenterConfig
+    from lsgen import checkpoint as ckpt
+    from lsgen.config import from_dict, read_json
+    from lsgen.runtime import jt
+
+    jt.set_global_seed(0)
+    cfg = from_dict(SegmenterConfig, read_json(REPO / "configs/segmenter/tiny.json")["model"])
+    path = tmp_path_factory.mktemp("judge") / "judge.safetensors"
+    ckpt.save_weights(path, ckpt.module_arrays(Segmenter(cfg)), KIND, cfg, 0,
+                      extra={"image_size": {"width": 32, "height": 24}})
+    return path
+
+
+def common(run, data, judge, tmp_path, *extra):
+    return ["--checkpoint", str(run), "--data", str(data), "--steps", "2", "--batch-size", "2", "--no-progress",
+            "--json", str(tmp_path / "out.json"), *extra, *(["--judge", str(judge)] if judge else [])]
+
+
+def test_reference_slots_start_with_the_own_reference_and_are_distinct():
+    slots = style_transfer.reference_slots(n=5, pool=20, k=4)
+    assert slots.shape == (5, 4) and (slots[:, 0] == np.arange(5)).all()
+    assert all(len(set(row)) == 4 for row in slots) and slots.max() < 20
+    assert (style_transfer.reference_slots(2, 2, 2) == [[0, 1], [1, 0]]).all()
+    with pytest.raises(ValueError, match="exceeds the 3 test masks"):
+        style_transfer.reference_slots(2, 3, 4)
+
+
+def test_style_transfer_table(tiny_unet_run, tiny_judge, tmp_path, capsys):
+    from evaluation.contest import style_correlation
+    from evaluation.protocol import load_split
+
+    from benchmarks.sampling_common import protocol_data
+
+    run, data = tiny_unet_run
+    result = style_transfer.main(common(run, data, tiny_judge, tmp_path, "--n", "2", "--refs-per-mask", "2"))
+    rows = {r["config"]: r for r in result["rows"]}
+    assert list(rows) == ["ref on", "ref on + color match", "ref off", "ref off + color match", "real (ground truth)"]
+    for name, scores in result["per_image"].items():
+        assert scores["corr"].shape == scores["acc"].shape == (2, 2)
+        assert np.all(np.abs(scores["corr"]) <= 1) and np.all((scores["acc"] >= 0) & (scores["acc"] <= 1))
+    # without colour matching, ref off is one sample per mask: no spread, and no preference for any ref
+    off = rows["ref off"]
+    assert off["spread_per_mask"] == off["slot_dev"] == 0 and off["within_1pct"]
+    assert off["corr_own_ref"] == pytest.approx(off["corr_other_refs"])
+    test = load_split(protocol_data(data, (64, 48)), "test", 2)
+    ceiling = np.mean([style_correlation(im, ref) for im, ref in zip(test.images, test.refs)])
+    assert rows["real (ground truth)"]["corr_contest_ref"] == pytest.approx(ceiling)
+    assert "| config | corr contest ref |" in capsys.readouterr().out
+    saved = json.loads((tmp_path / "out.json").read_text())
+    assert [r["config"] for r in saved["rows"]] == list(rows) and saved["protocol"]["ref_route"] is True
+
+
+def test_sampler_quality_table(tiny_unet_run, tiny_judge, tmp_path, capsys):
+    run, data = tiny_unet_run
+    argv = common(run, data, tiny_judge, tmp_path, "--n", "2", "--samplers", "ddim", "--reference-limit", "4")
+    result = sampler_quality.main(argv)
+    real, ddim = result["rows"]
+    assert (real["sampler"], ddim["sampler"], ddim["steps"]) == ("real", "ddim", 2)
+    assert ddim["seconds_per_image"] > 0 and 0 <= ddim["pixel_acc"] <= 1 and ddim["fd_seg"] >= 0
+    assert result["within_3pct"] == {"reference": "ddim-2", "ddim": 2}
+    assert "smallest steps within 3% of ddim-2" in capsys.readouterr().out
+
+
+def test_smallest_within_tolerance():
+    rows = [{"name": f"{s}-{n}", "sampler": s, "steps": n, "pixel_acc": acc, "fd_seg": fd}
+            for s, n, acc, fd in [("ddim", 10, 0.80, 12.0), ("ddim", 50, 0.85, 10.0), ("dpm++2m", 5, 0.83, 10.2),
+                                  ("dpm++2m", 10, 0.86, 9.0), ("ddpm", 10, 0.5, 30.0)]]
+    assert sampler_quality.smallest_within(rows, 0.03) == {"reference": "ddim-50", "ddim": 50, "dpm++2m": 5,
+                                                           "ddpm": None}
+
+
+def test_lora_style_table_with_a_fresh_lora_equals_the_base(tiny_unet_run, tmp_path):
+    from controlnet.lora import LoRA, LoRAConfig, save_lora
+    from diffusion.pipeline import load_unet
+    from lsgen.data.dataset import LandscapeDataset
+    from lsgen.data.style_filter import style_mask
+
+    from benchmarks.sampling_common import protocol_data
+
+    run, data = tiny_unet_run
+    unet, meta = load_unet(run)
+    save_lora(tmp_path / "lora.safetensors", LoRA(unet, LoRAConfig(rank=2, targets=("attn", "res_conv"))), meta)
+    with pytest.raises(ValueError, match="records no style filter"):
+        lora_style.lora_filter(tmp_path / "lora.safetensors", None)
+    styles = json.loads((data / "styles.json").read_text())
+    season = styles["train/000000"]["season"]
+    argv = common(run, data, None, tmp_path, "--lora", str(tmp_path / "lora.safetensors"), "--n", "2",
+                  "--style-filter", f"season={season}")
+    rows = {r["images"]: r for r in lora_style.main(argv)["rows"]}
+    base, adapted = rows["base"], rows["base + LoRA"]
+    assert base == {**adapted, "images": "base"}          # a fresh adapter is exactly the identity
+    assert -1 <= base["corr_subset"] <= 1 and base["dlab_mean"] >= 0
+    val = LandscapeDataset(protocol_data(data, (64, 48)), "val")
+    in_subset = sum(style_mask(data, val.names, f"season={season}"))
+    assert (rows["real val, subset (ceiling)"]["n"], rows["real val, other styles"]["n"]) == (in_subset, len(val) - in_subset)
