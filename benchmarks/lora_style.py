@@ -47,7 +47,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--lora", required=True, help="LoRA adapter file (scripts/train_lora.py)")
     parser.add_argument("--style-filter", help="style subset, e.g. time_of_day=dusk (default: the LoRA's own)")
     parser.add_argument("--n", type=positive_int, default=32, help="test masks (default: %(default)s)")
-    parser.add_argument("--subset-limit", type=positive_int, default=200,
+    parser.add_argument("--subset-limit", type=positive_int, default=100,
                         help="real images per group (subset / others) (default: %(default)s)")
     parser.add_argument("--with-refs", action="store_true", help="sample with each mask's own test reference")
     parser.add_argument("--judge", help="segmenter checkpoint: adds the mask accuracy column")
@@ -77,7 +77,8 @@ def real_groups(cfg, text: str, limit: int) -> dict[str, np.ndarray]:
         keep = style_mask(cfg.root, dataset.names, text, prefix="train")   # val items are train-folder pairs
         inside = [i for i, k in enumerate(keep) if k][:limit]
         outside = [i for i, k in enumerate(keep) if not k][:limit]
-        groups[f"{split} subset"], groups[f"{split} others"] = sc.read_images(dataset, inside), sc.read_images(dataset, outside)
+        groups[f"{split} subset"] = sc.read_images(dataset, inside)
+        groups[f"{split} others"] = sc.read_images(dataset, outside)
     if not len(groups["train subset"]) or not len(groups["train others"]):
         raise ValueError(f"style filter {text!r}: the train split needs images inside and outside the subset")
     return groups
@@ -101,7 +102,7 @@ def colour_row(name: str, images: np.ndarray, groups: dict, subset_lab) -> dict:
     """Style scores of one image set against the train subset / others (None for an empty set)."""
     row = {"images": name, "n": len(images)}
     if not len(images):
-        return {**row, "corr_subset": None, "corr_others": None, "difference": None, "dlab_mean": None, "dlab_std": None}
+        return {**row, **dict.fromkeys(("corr_subset", "corr_others", "difference", "dlab_mean", "dlab_std"))}
     means, stds = lab_statistics(images)
     row["corr_subset"] = mean_correlation(images, groups["train subset"])
     row["corr_others"] = mean_correlation(images, groups["train others"])

@@ -116,10 +116,13 @@ def smallest_within(rows: list[dict], tolerance: float) -> dict:
     its largest step count."""
     name = "ddim" if any(r["sampler"] == "ddim" for r in rows) else rows[0]["sampler"]
     ref = max((r for r in rows if r["sampler"] == name), key=lambda r: r["steps"])
+
+    def close(r):
+        return r["pixel_acc"] >= (1 - tolerance) * ref["pixel_acc"] and r["fd_seg"] <= (1 + tolerance) * ref["fd_seg"]
+
     found = {"reference": ref["name"]}
     for sampler in dict.fromkeys(r["sampler"] for r in rows):
-        ok = [r["steps"] for r in rows if r["sampler"] == sampler and r["pixel_acc"] >= (1 - tolerance) * ref["pixel_acc"]
-              and r["fd_seg"] <= (1 + tolerance) * ref["fd_seg"]]
+        ok = [r["steps"] for r in rows if r["sampler"] == sampler and close(r)]
         found[sampler] = min(ok) if ok else None
     return found
 

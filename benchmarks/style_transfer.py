@@ -117,9 +117,11 @@ def run(args: argparse.Namespace) -> dict:
     pipe, size = sc.load_pipeline(args.checkpoint, args.vae, args.size, args.device)
     test = load_split(sc.protocol_data(args.data, size), "test", args.n * args.refs_per_mask, progress)
     if test.refs is None or test.images is None:
-        raise ValueError(f"{args.data}: the test masks need references (label_to_img.json) and ground truth (test/imgs)")
+        raise ValueError(f"{args.data}: the test masks need references (label_to_img.json) and ground truth "
+                         "(test/imgs)")
     n = min(args.n, len(test.names))
-    masks, refs = test.masks[:n], test.refs[reference_slots(n, len(test.names), args.refs_per_mask)]
+    slots = reference_slots(n, len(test.names), args.refs_per_mask)
+    masks, refs = test.masks[:n], test.refs[slots]
     options = SampleOptions(sampler=args.sampler, steps=args.steps, guidance_mask=args.guidance_mask,
                             guidance_ref=args.guidance_ref, seed=args.seed)
     on, off = sample_slots(pipe, masks, refs, options, args.batch_size, progress)
@@ -129,7 +131,8 @@ def run(args: argparse.Namespace) -> dict:
                "real (ground truth)": np.repeat(test.images[:n, None], args.refs_per_mask, axis=1)}
     scores = {name: slot_scores(images, refs, masks, judge, progress) for name, images in configs.items()}
     protocol = {"checkpoint": str(args.checkpoint), "data": str(args.data), "size": list(size), "masks": n,
-                "refs_per_mask": args.refs_per_mask, "sampler": args.sampler, "steps": args.steps,
+                "mask_names": test.names[:n], "ref_slots": slots, "refs_per_mask": args.refs_per_mask,
+                "sampler": args.sampler, "steps": args.steps,
                 "guidance_mask": args.guidance_mask, "guidance_ref": args.guidance_ref, "seed": args.seed,
                 "judge": str(args.judge), "judge_digest": judge.digest,
                 "ref_route": pipe.unet.ref_encoder is not None, "seconds": time.perf_counter() - start}
@@ -148,10 +151,10 @@ def main(argv=None) -> dict:
     args = parse_args(argv)
     result = run(args)
     p = result["protocol"]
-    print_note = "" if p["ref_route"] else " — this UNet has NO reference route: ref on == ref off"
+    note = "" if p["ref_route"] else " — this UNet has NO reference route: ref on == ref off"
     sc.print_table(f"style transfer: {p['checkpoint']}, {p['masks']} test masks x {p['refs_per_mask']} refs, "
                    f"{p['sampler']} {p['steps']} steps, s_mask {p['guidance_mask']}, s_ref {p['guidance_ref']}, "
-                   f"judge {Path(p['judge']).name}, {p['seconds']:.0f} s{print_note}", HEADER, table_rows(result["rows"]))
+                   f"judge {Path(p['judge']).name}, {p['seconds']:.0f} s{note}", HEADER, table_rows(result["rows"]))
     sc.write_json(args.json, result)
     return result
 

@@ -8,7 +8,7 @@ Global branch: SPADE decoder (gan/spade.py's ResBlks; head, ×2, middle blocks, 
 further width) -> conv3x3 -> tanh = the global image.
 Local branch: `local_blocks` reflect-pad residual blocks on x_encode, then two SAU ×2 (each halving
 the width, + IN + ReLU) -> class features F (B, enc_channels, H, W). Per-class generation heads:
-ONE reflect-pad conv7x7 with 29·3 outputs (head c = output channels 3c..3c+2), tanh; the local
+ONE reflect-pad conv k×k (LGGAN: 7x7) with 29·3 outputs (head c = output channels 3c..3c+2), tanh; the local
 image is Σ_c m_c ⊙ head_c(F) (m_c the class-c one-hot; every pixel takes its own class's head).
 Fusion: softmax over 2 logits of a conv3x3 on concat(F, last global features) -> per-pixel weights
 (a_local, a_global); final = a_local·local + a_global·global (LGGAN sec. 3.3).
@@ -53,6 +53,7 @@ class LGGANConfig:
     local_blocks: int = 9              # residual blocks of the local branch at (H, W)/4
     sau_kernel: int = 5                # k: reassembly neighbourhood k×k (CARAFE k_up = 5)
     sau_hidden: int = 64               # width of the SAU kernel predictor's compressor
+    head_kernel: int = 7               # per-class heads' conv size (LGGAN: 7x7)
     norm: str = "batch"                # SPADE's parameter-free norm
     spade_hidden: int = 128
     spectral: bool = True
@@ -63,8 +64,9 @@ class LGGANConfig:
             raise ValueError(f"lggan.channels needs >= {LOCAL_LEVEL} widths")
         if self.height % m or self.width % m:
             raise ValueError(f"lggan: {self.width}x{self.height} is not divisible by 2^len(channels) = {m}")
-        if self.sau_kernel < 1 or self.sau_kernel % 2 == 0:
-            raise ValueError(f"lggan.sau_kernel must be odd and >= 1, got {self.sau_kernel}")
+        for name in ("sau_kernel", "head_kernel"):
+            if getattr(self, name) < 1 or getattr(self, name) % 2 == 0:
+                raise ValueError(f"lggan.{name} must be odd and >= 1, got {getattr(self, name)}")
         if self.enc_channels < 1 or self.local_blocks < 0 or self.sau_hidden < 1:
             raise ValueError("lggan: enc_channels, sau_hidden >= 1 and local_blocks >= 0 required")
 
@@ -191,7 +193,8 @@ class LGGANGenerator(nn.Module):
         self.global_rgb = nn.Conv2d(c[-1], 3, 3, padding=1)
         self.local = LocalBranch(cfg)
         local_width = cfg.encoder_widths[LOCAL_LEVEL] // 4
-        self.class_heads = nn.Sequential(nn.ReflectionPad2d(3), nn.Conv2d(local_width, 3 * cfg.label_nc, 7))
+        k = cfg.head_kernel
+        self.class_heads = nn.Sequential(nn.ReflectionPad2d(k // 2), nn.Conv2d(local_width, 3 * cfg.label_nc, k))
         self.attention = nn.Conv2d(local_width + c[-1], 2, 3, padding=1)
         self.classifier = nn.Linear(local_width, cfg.label_nc)
         init_normal(self)

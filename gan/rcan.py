@@ -11,8 +11,8 @@ blocks, 64 features, reduction 16, pixel shuffle ×2, L1, trained on bicubic-dow
 
 Images are (B, 3, h, w) in [-1, 1]; `rgb_mean` (the seed's landscape mean, mapped to [-1, 1]) is
 subtracted at the input and added back at the output (RCAN's MeanShift). `image_skip="bilinear"`
-adds a bilinear ×2 upsampling of the input to the output, a global residual that RCAN does not have
-(off in the full config); it lets a short CPU training start from an interpolation.
+adds a bilinear ×2 upsampling of the input to the output instead of the mean, a global residual that
+RCAN does not have (off in the full config); it lets a short CPU training start from an interpolation.
 """
 from __future__ import annotations
 
@@ -116,11 +116,11 @@ class RCAN(nn.Module):
         mean = self._mean_var()
         feats = self.head(x - mean)
         feats = feats + self.body(feats)                                     # long skip (eq. 2)
-        out = self.tail(self.upsample(feats)) + mean
-        if self.cfg.image_skip == "bilinear":
+        out = self.tail(self.upsample(feats))
+        if self.cfg.image_skip == "bilinear":   # the residual is relative to the interpolation
             h, w = x.shape[2:]
-            out = out + nn.interpolate(x, size=[2 * h, 2 * w], mode="bilinear", align_corners=False)
-        return out
+            return out + nn.interpolate(x, size=[2 * h, 2 * w], mode="bilinear", align_corners=False)
+        return out + mean
 
 
 def load_rcan(path: str | Path, use_ema: bool = True) -> RCAN:

@@ -145,9 +145,12 @@ class GANSteps:
         batch["_gen"] = out
         return out
 
+    def _augmenting(self, step: int) -> bool:
+        return bool(self.policy) and self.finetuning(step)
+
     def _augment_pair(self, fake, real, mask, step: int):
         """The same DiffAugment draw for the fake and the real of each sample."""
-        if not self.policy or not self.finetuning(step):
+        if not self._augmenting(step):
             return fake, real, mask, mask
         seed = int(np.random.randint(2**31))
         fake, mask_f = diff_augment(fake, mask, self.policy, np.random.default_rng(seed))
@@ -166,10 +169,11 @@ class GANSteps:
     def d_step(self, batch: dict, step: int) -> dict:
         gen = self.generate(batch, step)
         self.disc.train()
-        terms, loss = {}, 0.0
+        terms, loss, real_outs = {}, 0.0, None
         for prefix, weight, image in self._judged(gen):
             fake, real, mask_f, mask_r = self._augment_pair(image.detach(), gen["real"], gen["mask"], step)
-            real_outs = self.disc(real, mask_r)
+            if real_outs is None or self._augmenting(step):    # un-augmented, the real is judged once
+                real_outs = self.disc(real, mask_r)
             fake_outs = self.disc(fake, mask_f)
             loss = loss + weight * losses.discriminator_loss(self.loss_cfg.gan_loss, real_outs, fake_outs)
             if not prefix:
@@ -177,18 +181,19 @@ class GANSteps:
         terms["loss"] = loss
         return terms
 
-    def _image_terms(self, image, gen: dict, step: int) -> tuple:
+    def _image_terms(self, image, gen: dict, step: int, cache: dict) -> tuple:
         """G's loss on one judged image (B,3,H,W): adversarial, feature matching, L1, perceptual, TV
-        -> (weighted sum, {term: value})."""
+        -> (weighted sum, {term: value}). cache keeps D's features of the un-augmented real."""
         cfg = self.loss_cfg
         fake, real, mask_f, mask_r = self._augment_pair(image, gen["real"], gen["mask"], step)
         fake_outs = self.disc(fake, mask_f)
         terms = {"adv": losses.generator_adv_loss(cfg.gan_loss, fake_outs)}
         loss = terms["adv"]
         if cfg.feat_weight > 0:
-            with jt.no_grad():
-                real_outs = self.disc(real, mask_r)
-            terms["feat"] = losses.feature_matching_loss(real_outs, fake_outs)
+            if "real_outs" not in cache or self._augmenting(step):
+                with jt.no_grad():
+                    cache["real_outs"] = self.disc(real, mask_r)
+            terms["feat"] = losses.feature_matching_loss(cache["real_outs"], fake_outs)
             loss = loss + cfg.feat_weight * terms["feat"]
         if cfg.l1_weight > 0:
             terms["l1"] = losses.l1_loss(image, gen["real"])
@@ -204,9 +209,9 @@ class GANSteps:
     def g_step(self, batch: dict, step: int) -> dict:
         cfg = self.loss_cfg
         gen = self.generate(batch, step)
-        terms, loss = {}, 0.0
+        terms, loss, cache = {}, 0.0, {}
         for prefix, weight, image in self._judged(gen):
-            image_loss, image_terms = self._image_terms(image, gen, step)
+            image_loss, image_terms = self._image_terms(image, gen, step, cache)
             loss = loss + weight * image_loss
             terms.update({prefix + k: v for k, v in image_terms.items()})
         if gen["kld"] is not None and cfg.kld_weight > 0:

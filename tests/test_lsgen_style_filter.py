@@ -104,8 +104,9 @@ def test_lora_trainer_with_a_filter_matching_nothing_fails_in_one_line(tiny_unet
     run, data = tiny_unet_run
     root = run.parent
     names = json.loads((data / "splits" / "val0.25-seed0.json").read_text())["train"]
-    result = run_script("scripts/train_lora.py", "--config", "configs/lora/tiny.json", "--base", str(run / "unet.safetensors"),
-                        "--vae", str(root / "vae.safetensors"), "--latents", str(root / "train.safetensors"),
+    result = run_script("scripts/train_lora.py", "--config", "configs/lora/tiny.json",
+                        "--base", str(run / "unet.safetensors"), "--vae", str(root / "vae.safetensors"),
+                        "--latents", str(root / "train.safetensors"),
                         "--style-filter", _unmatched_filter(_styles(data), names), "--steps", "1",
                         "--out", str(tmp_path / "lora"), "--no-progress")
     assert result.returncode == 2

@@ -38,6 +38,21 @@ def test_kl_loss_is_per_image_sum_over_pixel_count():
     assert kl_loss(DiagonalGaussian(jt.array(moments)), images).item() == pytest.approx(0.5 * 48 / (3 * 24 * 32))
 
 
+def test_reconstruction_term_weights_l1_and_mse():
+    rng = np.random.default_rng(0)
+    x, r = (rng.uniform(-1, 1, (2, 3, 8, 8)).astype(np.float32) for _ in range(2))
+    posterior = DiagonalGaussian(jt.zeros((2, 8, 1, 1)))  # KL 0
+    l1, mse = np.abs(r - x).mean(), ((r - x) ** 2).mean()
+    plain = autoencoder_loss(jt.array(x), jt.array(r), posterior, LossConfig(disc_weight=0), 0, None)
+    assert "mse" not in plain and plain["loss"].item() == pytest.approx(l1, rel=1e-5)
+    both = autoencoder_loss(jt.array(x), jt.array(r), posterior, LossConfig(disc_weight=0, l1_weight=0.5,
+                                                                          mse_weight=2.0), 0, None)
+    assert both["mse"].item() == pytest.approx(mse, rel=1e-5)
+    assert both["loss"].item() == pytest.approx(0.5 * l1 + 2.0 * mse, rel=1e-5)
+    with pytest.raises(ValueError, match="no reconstruction term"):
+        LossConfig(l1_weight=0.0)
+
+
 def test_gan_term_is_off_before_disc_start():
     jt.set_global_seed(0)
     disc = PatchDiscriminator(3, 8, 2)

@@ -1,11 +1,12 @@
-"""Losses of the KL autoencoder: L1 + KL + optional LPIPS-style perceptual + hinge PatchGAN.
+"""Losses of the KL autoencoder: L1 (+ MSE) + KL + optional LPIPS-style perceptual + hinge PatchGAN.
 
 The recipe is the one of LDM's autoencoders (Rombach et al. 2022, app. G; Esser et al. 2021,
 "VQGAN", sec. 3.1): L1 reconstruction, a small KL weight (1e-6), and a patch discriminator with
 hinge loss that starts after `disc_start` updates and whose weight is adapted by the ratio of
-gradient norms at the decoder's last layer (VQGAN eq. 7).
+gradient norms at the decoder's last layer (VQGAN eq. 7). An optional MSE term (`mse_weight`) is
+what PSNR measures; the reconstruction term is l1_weight * L1 + mse_weight * MSE.
 
-Scale convention: L1 and the perceptual term are means over pixels; the KL is summed over the
+Scale convention: L1, MSE and the perceptual term are means over pixels; the KL is summed over the
 latent dimensions of an image and divided by the image's number of elements (C*H*W), so
 `kl_weight` has the meaning it has in LDM, where both terms are sums per image.
 """
