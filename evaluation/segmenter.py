@@ -7,6 +7,10 @@ depthwise conv that supplies positional information instead of positional encodi
 Decoder (all-MLP, eq. 4): project every stage to one width, upsample to the first stage's
 resolution, concatenate, fuse, classify.
 
+Optional convolutional stages (`conv_stages`, not in SegFormer): the first stages can be ResNet
+basic blocks (He et al. 2016, fig. 2) after a strided conv embedding instead of transformer blocks;
+convolutions with BatchNorm learn local texture in far fewer updates.
+
 Optional detail branch (`detail_widths`, not in SegFormer): a light CNN on the image whose maps at
 strides 1, 2, ... are merged into the fused decoder map coarse to fine by 3x3 convs, as the skip
 path of a U-Net (Ronneberger et al. 2015), so that the classifier runs at full resolution. Without
@@ -39,8 +43,11 @@ class SegmenterConfig:
     dropout: float = 0.1                               # before the classifier
     detail_widths: tuple[int, ...] = ()                # detail-branch channels at strides 1, 2, 4, ...; () = none
     refine_width: int = 32                             # channels of the convs merging the detail maps
+    conv_stages: int = 0                               # leading stages of conv blocks (heads, sr unused there)
 
     def __post_init__(self):
+        if not 0 <= self.conv_stages <= len(self.widths):
+            raise ValueError(f"conv_stages must be in 0..{len(self.widths)}, got {self.conv_stages}")
         if len(self.detail_widths) and 2 ** (len(self.detail_widths) - 1) >= self.strides[0]:
             raise ValueError(f"{len(self.detail_widths)} detail levels reach the first stage's stride {self.strides[0]}")
         lengths = {len(v) for v in (self.widths, self.depths, self.heads, self.sr_ratios, self.strides)}
@@ -154,9 +161,37 @@ class Stage(nn.Module):
         return tokens_to_map(self.norm(tokens), shape)
 
 
-def conv_bn_relu(cin: int, cout: int, stride: int = 1):
-    """3x3 conv (no bias), BatchNorm, ReLU: (B, cin, H, W) -> (B, cout, ceil(H/stride), ceil(W/stride))."""
-    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU())
+def conv_bn_relu(cin: int, cout: int, stride: int = 1, kernel: int = 3):
+    """Conv (no bias), BatchNorm, ReLU: (B, cin, H, W) -> (B, cout, ceil(H/stride), ceil(W/stride))."""
+    return nn.Sequential(nn.Conv2d(cin, cout, kernel, stride=stride, padding=kernel // 2, bias=False),
+                         nn.BatchNorm2d(cout), nn.ReLU())
+
+
+class ResBlock(nn.Module):
+    """ResNet basic block (He et al. 2016, fig. 2): relu(x + bn(conv3(relu(bn(conv3(x)))))), same shape."""
+
+    def __init__(self, width: int):
+        super().__init__()
+        self.conv1 = conv_bn_relu(width, width)
+        self.conv2 = nn.Conv2d(width, width, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(width)
+
+    def execute(self, x):
+        return nn.relu(x + self.bn2(self.conv2(self.conv1(x))))
+
+
+class ConvStage(nn.Module):
+    """Strided conv embedding (kernel 2s-1, like PatchEmbed) then `depth` ResBlocks:
+    (B, Cin, H, W) -> (B, C, ceil(H/s), ceil(W/s))."""
+
+    def __init__(self, cin: int, cfg: SegmenterConfig, i: int):
+        super().__init__()
+        stride = cfg.strides[i]
+        self.embed = conv_bn_relu(cin, cfg.widths[i], stride, 2 * stride - 1)
+        self.blocks = nn.Sequential(*[ResBlock(cfg.widths[i]) for _ in range(cfg.depths[i])])
+
+    def execute(self, x):
+        return self.blocks(self.embed(x))
 
 
 class DetailBranch(nn.Module):
@@ -191,7 +226,8 @@ class Segmenter(nn.Module):
         super().__init__()
         self.cfg = cfg
         cins = (3, *cfg.widths[:-1])
-        self.stages = nn.ModuleList([Stage(cin, cfg, i) for i, cin in enumerate(cins)])
+        self.stages = nn.ModuleList([(ConvStage if i < cfg.conv_stages else Stage)(cin, cfg, i)
+                                     for i, cin in enumerate(cins)])
         dw = cfg.decoder_width
         self.lateral = nn.ModuleList([nn.Conv2d(width, dw, 1) for width in cfg.widths])
         self.fuse = nn.Sequential(nn.Conv2d(dw * len(cfg.widths), dw, 1, bias=False), nn.BatchNorm2d(dw), nn.ReLU())

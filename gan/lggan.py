@@ -3,24 +3,30 @@ Networks for Semantic-Guided Scene Generation", CVPR) with semantic-aware upsamp
 2022 seed built it (seeds.md §2), with the seed's bugs fixed.
 
 Encoder (shared): reflect-pad conv7x7 then U stride-2 conv3x3, instance norm + ReLU, on the one-hot
-mask; its level-2 output (H/4, W/4) is `x_encode`, its last output (H, W)/2^U starts the decoder.
+mask; its level-2 output (H/4, W/4) is `x_encode`, its last output (H, W)/2^U starts the decoder
+(the seed stopped at /16 and resized to the start size).
 Global branch: SPADE decoder (gan/spade.py's ResBlks; head, ×2, middle blocks, one ×2 + block per
 further width) -> conv3x3 -> tanh = the global image.
 Local branch: `local_blocks` reflect-pad residual blocks on x_encode, then two SAU ×2 (each halving
 the width, + IN + ReLU) -> class features F (B, enc_channels, H, W). Per-class generation heads:
-ONE reflect-pad conv k×k (LGGAN: 7x7) with 29·3 outputs (head c = output channels 3c..3c+2), tanh; the local
-image is Σ_c m_c ⊙ head_c(F) (m_c the class-c one-hot; every pixel takes its own class's head).
-Fusion: softmax over 2 logits of a conv3x3 on concat(F, last global features) -> per-pixel weights
-(a_local, a_global); final = a_local·local + a_global·global (LGGAN sec. 3.3).
-Class-consistency (LGGAN sec. 3.2, the "classification loss"): the masked mean of F over each
-class's pixels, a Linear(enc_channels -> 29) -> logits (B, 29, 29), row c should predict class c.
+ONE reflect-pad k×k conv (LGGAN: 7x7) with 29·3 outputs (head c = output channels 3c..3c+2), tanh;
+local image = Σ_c m_c ⊙ head_c(F), m_c the class-c one-hot: every pixel takes its own class's head.
+(The seed fed each head F ⊙ m_c, 29 copies of F; here heads see F unmasked and only their class's
+pixels are kept, so the seed's per-class L1 Σ_c |head_c − real ⊙ m_c| inside the masks is the L1
+of the local image.)
+Fusion (LGGAN's pixel-level fusion weight maps): softmax over 2 logits of a conv3x3 on concat(F,
+last global features) -> per-pixel (a_local, a_global); final = a_local·local + a_global·global
+(the seed predicted the logits from x_encode through two more SAUs).
+Class consistency (LGGAN's classification-based feature learning): the mean of F over each class's
+pixels (the seed averaged F ⊙ m_c over the whole image), a Linear(enc_channels -> 29) -> logits
+(B, 29, 29); row c should predict class c.
 
-SAU = content-aware reassembly (CARAFE, Wang et al. 2019, eq. 1-4): a 1x1 compressor and a 3x3
+SAU = content-aware reassembly (CARAFE, Wang et al. 2019, sec. 3): a 1x1 compressor and a 3x3
 encoder predict s²·k² values per source pixel, pixel-shuffled to one k×k kernel per output pixel,
-softmax over the k² taps (eq. 3); output(l') = Σ_taps w_l'(t) · x(l'/s + t) over the k×k
-neighbourhood of the source pixel l'/s (eq. 4). The seed's 1x1 width-halving conv after SAU is
-applied before the reassembly: a bias-free 1x1 conv commutes with the (per-channel, linear)
-reassembly exactly, and is 2x cheaper there.
+softmax over the k² taps; output(l') = Σ_t w_l'(t) · x(⌊l'/s⌋ + t) over the k×k neighbourhood of
+the source pixel ⌊l'/s⌋. The seed's 1x1 width-halving conv after SAU is applied before the
+reassembly: a bias-free 1x1 conv commutes exactly with the (per-channel, linear) reassembly and
+costs half there.
 
 Seed bugs fixed: the class loss softmaxes over the 29 logits of each class row (the seed ran it
 over samples) and each class uses its own mask (the seed reused class 26's mask for class 27);

@@ -52,15 +52,23 @@ def check_model_config(name: str, cfg: Any) -> None:
         raise ValueError("--model apf needs model.style = 'mask' (APF's mask encoder)")
 
 
+def build_from_checkpoint(path: str | Path, spec: ModelSpec, use_ema: bool = True) -> Any:
+    """spec.model_class(its config from the checkpoint's metadata), strictly loaded with the EMA
+    weights when present (else the raw ones), in eval mode. The kind must be spec.kind."""
+    meta = ckpt.read_metadata(path)
+    if meta["kind"] != spec.kind:
+        raise ckpt.CheckpointError(f"{path}: kind {meta['kind']!r} is not {spec.kind!r}")
+    model = spec.model_class(from_dict(spec.config_class, meta["config"], prefix="model."))
+    has_ema = any(k.startswith("ema.") for k in ckpt.read_arrays(path))
+    ckpt.load_weights(model, path, kind=spec.kind, prefix="ema." if use_ema and has_ema else "")
+    model.eval()
+    return model
+
+
 def load_generator(path: str | Path, use_ema: bool = True) -> tuple[Any, str, dict]:
     """A GAN checkpoint -> (generator in eval mode, model name, metadata). EMA weights when present."""
     meta = ckpt.read_metadata(path)
     if meta["kind"] not in KIND_TO_MODEL:
         raise ckpt.CheckpointError(f"{path}: kind {meta['kind']!r} is not a GAN generator")
     name = KIND_TO_MODEL[meta["kind"]]
-    spec = MODELS[name]
-    model = spec.model_class(from_dict(spec.config_class, meta["config"], prefix="model."))
-    has_ema = any(k.startswith("ema.") for k in ckpt.read_arrays(path))
-    ckpt.load_weights(model, path, kind=spec.kind, prefix="ema." if use_ema and has_ema else "")
-    model.eval()
-    return model, name, meta
+    return build_from_checkpoint(path, MODELS[name], use_ema), name, meta

@@ -19,8 +19,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from lsgen import checkpoint as ckpt
-from lsgen.config import from_dict
 from lsgen.runtime import jt
 
 nn = jt.nn
@@ -125,11 +123,6 @@ class RCAN(nn.Module):
 
 def load_rcan(path: str | Path, use_ema: bool = True) -> RCAN:
     """An "sr-rcan" checkpoint -> RCAN in eval mode (EMA weights when present)."""
-    meta = ckpt.read_metadata(path)
-    if meta["kind"] != KIND:
-        raise ckpt.CheckpointError(f"{path}: kind {meta['kind']!r} is not an RCAN ({KIND})")
-    model = RCAN(from_dict(RCANConfig, meta["config"], prefix="model."))
-    has_ema = any(k.startswith("ema.") for k in ckpt.read_arrays(path))
-    ckpt.load_weights(model, path, kind=KIND, prefix="ema." if use_ema and has_ema else "")
-    model.eval()
-    return model
+    from gan.models import ModelSpec, build_from_checkpoint  # noqa: PLC0415
+
+    return build_from_checkpoint(path, ModelSpec(KIND, RCANConfig, RCAN), use_ema)

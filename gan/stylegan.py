@@ -71,7 +71,8 @@ def check_levels(resolution: int, channels, section: str) -> None:
     if resolution < 4 or 4 * 2 ** (levels - 1) != resolution:
         raise ValueError(f"{section}.resolution must be 4·2^k, got {resolution}")
     if len(channels) != levels or min(channels) < 1:
-        raise ValueError(f"{section}.channels needs {levels} positive widths (levels 4..{resolution}), got {list(channels)}")
+        raise ValueError(f"{section}.channels needs {levels} positive widths (levels 4..{resolution}), "
+                         f"got {list(channels)}")
 
 
 # --- equalized layers and fixed ops -------------------------------------------------------------

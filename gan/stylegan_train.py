@@ -22,7 +22,6 @@ import numpy as np
 from PIL import Image
 
 from lsgen import checkpoint as ckpt
-from lsgen.config import from_dict
 from lsgen.data.dataset import DataConfig, LandscapeDataset
 from lsgen.data.io import from_model_image
 from lsgen.data.loader import BatchLoader
@@ -31,6 +30,7 @@ from lsgen.train.loop import Phase, TrainConfig, TrainTask, run_training
 from lsgen.train.optim import OptimConfig, Updater
 
 from gan import losses
+from gan.models import ModelSpec, build_from_checkpoint
 from gan.stylegan import (StyleDiscConfig, StyleDiscriminator, StyleGANConfig, StyleGenerator, downsample2,
                           upsample2)
 
@@ -234,19 +234,8 @@ class StyleGANSampler:
             return np.clip(images.numpy(), -1.0, 1.0).astype(np.float32)
 
 
-def load_generator(path: str | Path, use_ema: bool = True) -> StyleGenerator:
-    """A "gan-stylegan" checkpoint -> generator in eval mode (EMA weights when present)."""
-    meta = ckpt.read_metadata(path)
-    if meta["kind"] != KIND:
-        raise ckpt.CheckpointError(f"{path}: kind {meta['kind']!r} is not {KIND}")
-    gen = StyleGenerator(from_dict(StyleGANConfig, meta["config"], prefix="model."))
-    has_ema = any(k.startswith("ema.") for k in ckpt.read_arrays(path))
-    ckpt.load_weights(gen, path, kind=KIND, prefix="ema." if use_ema and has_ema else "")
-    gen.eval()
-    return gen
-
-
 def load_sampler(path: str | Path, psi: float = 1.0) -> StyleGANSampler:
-    """Registry loader (kind "gan-stylegan"): EMA generator, eval mode, no truncation by default
-    (FD is measured without it; ψ = 0.7 was the seed's sampling choice)."""
-    return StyleGANSampler(load_generator(path), psi)
+    """Registry loader (kind "gan-stylegan"): the EMA generator in eval mode (the seed trained its
+    running copy in train mode), no truncation by default (FD is measured without it; ψ = 0.7 was
+    the seed's sampling choice)."""
+    return StyleGANSampler(build_from_checkpoint(path, ModelSpec(KIND, StyleGANConfig, StyleGenerator)), psi)

@@ -6,9 +6,9 @@ g_step: adversarial + feature matching + perceptual + L1 (pix2pix) + KLD (spade 
 same fakes, against the freshly updated D. LGGAN also hands its global and local branch images:
 D and G treat each like the final image, weighted by `branch_weight`, and G adds LGGAN's class-
 consistency and TV terms. TSIT sees the photo as its own style reference, as SPADE "ref" encodes it.
-D lives in the training state (aux module); the
-checkpoint's weights are G's (+ EMA of G). DiffAugment (if on) uses one set of random parameters
-for the real and the fake of a sample, so feature matching compares like with like.
+D lives in the training state (aux module); the checkpoint's weights are G's (+ EMA of G).
+DiffAugment (if on) uses one set of random parameters for the real and the fake of a sample, so
+feature matching compares like with like.
 
 APF recipe (seeds.md §4): progressive stages of `progressive_stage_steps` updates, each half
 stabilising at one size and half fading in the next (APF's α = (t mod T)/(T/2) − 1, clamped at 0),

@@ -4,14 +4,18 @@ Translation", ECCV; seeds.md §1) with its style stream ON.
 Two symmetric streams of residual blocks extract multi-scale features: the content stream from the
 29-channel one-hot mask (values 0/1), the style stream from the reference photo in [-1, 1]. Level
 k of a stream is at (H, W)/2^k, width `channels[k]`; between levels the features are halved by
-NEAREST downsampling (upstream's F.interpolate default; the Jittor seed's default was bilinear).
+NEAREST downsampling (PyTorch upstream's interpolate default; the Jittor seed's was bilinear).
 The generator starts from a 3x3 conv of the mask resized to (H, W)/2^U (U = len(channels) - 1) and
-runs, for k = U..1: FAdaIN with the style features of level k (sec. 3.2, eq. 3), a FADE ResBlk
-conditioned on the content features of level k (sec. 3.2, eq. 2), nearest ×2. Then LeakyReLU,
+runs, for k = U..1: FAdaIN with the style features of level k, a FADE ResBlk conditioned on the
+content features of level k (TSIT's two feature transformations), nearest ×2. Then LeakyReLU,
 3x3 conv, tanh at (H, W). Level 0 of the streams is computed (it feeds level 1) but, as upstream,
 not injected.
 
 The seed forced `no_ss` (no style stream) and used a 255-channel "one-hot"; both are fixed here.
+The style stream defaults to batch norm, not TSIT's instance norm: instance norm + LeakyReLU makes
+every level's per-channel mean/std — exactly what FAdaIN transfers — nearly image-independent
+(measured on synth-bench refs at init: the spread of channel means across images is 2-12% of their
+size with instance norm, 32-61% without it). `style_norm = "instance"` restores upstream.
 Without a reference (ref_image=None) FAdaIN is skipped: the content-only path, which training
 (always with the photo as its own reference) never exercises — sample with a reference.
 """
@@ -37,7 +41,8 @@ class TSITConfig:
     height: int = 384                  # (H, W) must be divisible by 2^U; 512x384 -> 4x3 at level 7
     width: int = 512
     norm: str = "batch"                # FADE's parameter-free norm (TSIT: sync batch norm)
-    stream_norm: str = "instance"      # the streams' norm (TSIT norm_S = spectral instance)
+    stream_norm: str = "instance"      # the content stream's norm (TSIT norm_S = spectral instance)
+    style_norm: str = "batch"          # the style stream's norm; see the module docstring
     spectral: bool = True              # spectral norm on the stream and FADE ResBlk convs
     style_stream: bool = True          # False = the seed's content-only TSIT (ablation)
     alpha: float = 1.0                 # FAdaIN blend α·FAdaIN(x, s) + (1 - α)·x (TSIT's fadain_alpha)
@@ -71,7 +76,7 @@ def channel_stats(x, eps: float = ADAIN_EPS):
 
 
 def fadain(x, style, eps: float = ADAIN_EPS):
-    """FAdaIN (TSIT eq. 3 = AdaIN, Huang & Belongie 2017, eq. 8, on feature maps):
+    """FAdaIN (TSIT: AdaIN, Huang & Belongie 2017, eq. 8, on stream feature maps):
     σ(s)·(x − μ(x))/σ(x) + μ(s). x (B,C,H,W) generator features, style (B,C,h,w) style-stream
     features of the same level (any spatial size)."""
     mean_x, std_x = channel_stats(x, eps)
@@ -83,17 +88,17 @@ class StreamBlock(nn.Module):
     """TSIT StreamResnetBlock: two conv3x3-norm-LReLU(0.2), fmiddle = fin; the learned shortcut
     (fin != fout) is conv1x1-norm-LReLU."""
 
-    def __init__(self, fin: int, fout: int, cfg: TSITConfig):
+    def __init__(self, fin: int, fout: int, norm: str, spectral: bool):
         super().__init__()
-        affine = cfg.stream_norm != "instance"     # TSIT: instance without, batch with affine
-        self.conv_0 = maybe_sn(nn.Conv2d(fin, fin, 3, padding=1), cfg.spectral)
-        self.conv_1 = maybe_sn(nn.Conv2d(fin, fout, 3, padding=1), cfg.spectral)
-        self.norm_0 = norm_layer(cfg.stream_norm, fin, affine=affine)
-        self.norm_1 = norm_layer(cfg.stream_norm, fout, affine=affine)
+        affine = norm != "instance"                # TSIT: instance without, batch with affine
+        self.conv_0 = maybe_sn(nn.Conv2d(fin, fin, 3, padding=1), spectral)
+        self.conv_1 = maybe_sn(nn.Conv2d(fin, fout, 3, padding=1), spectral)
+        self.norm_0 = norm_layer(norm, fin, affine=affine)
+        self.norm_1 = norm_layer(norm, fout, affine=affine)
         self.learned_shortcut = fin != fout
         if self.learned_shortcut:
-            self.conv_s = maybe_sn(nn.Conv2d(fin, fout, 1, bias=False), cfg.spectral)
-            self.norm_s = norm_layer(cfg.stream_norm, fout, affine=affine)
+            self.conv_s = maybe_sn(nn.Conv2d(fin, fout, 1, bias=False), spectral)
+            self.norm_s = norm_layer(norm, fout, affine=affine)
 
     def execute(self, x):
         skip = nn.leaky_relu(self.norm_s(self.conv_s(x)), 0.2) if self.learned_shortcut else x
@@ -105,10 +110,11 @@ class StreamBlock(nn.Module):
 class Stream(nn.Module):
     """(B, in_channels, H, W) -> [level 0 (B,channels[0],H,W), ..., level U (B,channels[U],H/2^U,W/2^U)]."""
 
-    def __init__(self, in_channels: int, cfg: TSITConfig):
+    def __init__(self, in_channels: int, cfg: TSITConfig, norm: str):
         super().__init__()
         widths = [in_channels, *cfg.channels]
-        self.blocks = nn.ModuleList([StreamBlock(widths[i], widths[i + 1], cfg) for i in range(len(cfg.channels))])
+        self.blocks = nn.ModuleList([StreamBlock(widths[i], widths[i + 1], norm, cfg.spectral)
+                                     for i in range(len(cfg.channels))])
 
     def execute(self, x) -> list:
         feats = []
@@ -121,8 +127,8 @@ class Stream(nn.Module):
 
 
 class FADE(nn.Module):
-    """FADE (TSIT eq. 2): norm(x)·(1 + γ(f)) + β(f), γ and β single 3x3 convs of the content-stream
-    feature f of the same level (no shared hidden layer, unlike SPADE)."""
+    """FADE (TSIT; SPADE eq. 1 with a feature map for the mask): norm(x)·(1 + γ(f)) + β(f), γ and β
+    single 3x3 convs of the content-stream feature f of the same level (no shared hidden layer)."""
 
     def __init__(self, channels: int, feat_channels: int, cfg: TSITConfig):
         super().__init__()
@@ -161,8 +167,8 @@ class TSITGenerator(nn.Module):
         super().__init__()
         self.cfg = cfg
         c, u = cfg.channels, cfg.levels
-        self.content_stream = Stream(cfg.label_nc, cfg)
-        self.style_stream = Stream(3, cfg) if cfg.style_stream else None
+        self.content_stream = Stream(cfg.label_nc, cfg, cfg.stream_norm)
+        self.style_stream = Stream(3, cfg, cfg.style_norm) if cfg.style_stream else None
         self.fc = nn.Conv2d(cfg.label_nc, c[u], 3, padding=1)
         self.blocks = nn.ModuleList([FADEResBlock(c[k], c[k - 1], cfg) for k in range(u, 0, -1)])
         self.conv_img = nn.Conv2d(c[0], 3, 3, padding=1)

@@ -66,3 +66,71 @@ def test_training_learns_colour_coded_classes_and_judge_loads_checkpoint(tiny_20
     scores = judge.mask_scores(preds, np.stack([s["mask_ids"] for s in samples]))
     assert preds.shape == (12, 24, 32) and feats.shape == (12, sum(TINY.widths))
     assert scores["pixel_acc"] > 0.3 and 0 < scores["miou"] <= 1    # chance is ~1/29
+
+
+# --- v2 options: convolutional stages and the full-resolution detail branch ---------------------
+TINY_V2 = SegmenterConfig(widths=(8, 16, 16, 24), depths=(1, 1, 1, 1), heads=(1, 1, 2, 2), sr_ratios=(4, 2, 1, 1),
+                          mlp_ratio=2, decoder_width=16, dropout=0.0, conv_stages=2, detail_widths=(8, 8),
+                          refine_width=8)
+
+
+def _images(n=2, h=40, w=56, seed=0):
+    return jt.array(np.random.default_rng(seed).uniform(-1, 1, (n, 3, h, w)).astype(np.float32))
+
+
+def test_v2_logits_at_full_resolution_and_analyse_matches_execute():
+    jt.set_global_seed(0)
+    model = Segmenter(TINY_V2)
+    model.eval()
+    x = _images()
+    with jt.no_grad():
+        decoded = model.decode(model.encode(x), x)
+        logits, pooled = model.analyse(x)
+        direct, features = model(x), model.pooled_features(x)
+    assert decoded.shape == (2, 29, 40, 56)          # classifier runs at full resolution, no upsampling
+    np.testing.assert_allclose(logits.numpy(), direct.numpy(), atol=1e-5)
+    np.testing.assert_allclose(pooled.numpy(), features.numpy(), atol=1e-5)
+    assert pooled.shape == (2, sum(TINY_V2.widths))
+    conv_stage, attention_stage = model.stages[1], model.stages[2]
+    assert not hasattr(conv_stage, "norm") and hasattr(attention_stage, "norm")
+
+
+def test_default_config_keeps_the_original_architecture():
+    """Old checkpoints load strictly: the defaults of the v2 fields add no parameters."""
+    names = set(Segmenter(TINY).state_dict())
+    assert not any(n.startswith("detail.") for n in names)
+    assert all(n.startswith(("stages.", "lateral.", "fuse.", "classify.")) for n in names)
+    assert Segmenter(TINY).classify.weight.shape[1] == TINY.decoder_width
+    with pytest.raises(ValueError, match="detail levels"):
+        SegmenterConfig(strides=(2, 2, 2, 2), detail_widths=(8, 8))
+    with pytest.raises(ValueError, match="conv_stages"):
+        SegmenterConfig(conv_stages=5)
+
+
+def test_v2_checkpoint_round_trip_and_a_falling_loss(tmp_path):
+    from lsgen import checkpoint as ckpt
+    from lsgen.config import from_dict
+    from lsgen.train.optim import OptimConfig, Updater
+
+    from evaluation.train_segmenter import segmentation_loss
+
+    jt.set_global_seed(0)
+    model = Segmenter(TINY_V2)
+    updater = Updater(dict(model.named_parameters()), OptimConfig(lr=0.01), 20, 1, "fp32", name="segmenter")
+    x = _images(2, 24, 32, seed=1)
+    labels = jt.array((np.arange(32)[None, None, :] // 8 + np.zeros((2, 24, 1), np.int64)).astype(np.int32))
+    losses = []
+    for step in range(15):
+        model.train()
+        out = segmentation_loss(model, x, labels)
+        updater.backward(out["loss"])
+        updater.apply(step)
+        losses.append(out["loss"].item())
+    assert losses[-1] < 0.5 * losses[0]
+    path = tmp_path / "seg.safetensors"
+    ckpt.save_weights(path, ckpt.module_arrays(model), "segmenter", TINY_V2, 15)
+    loaded = Segmenter(from_dict(SegmenterConfig, ckpt.read_metadata(path)["config"], prefix="model."))
+    ckpt.load_weights(loaded, path, kind="segmenter")
+    model.eval(), loaded.eval()
+    with jt.no_grad():
+        np.testing.assert_allclose(loaded(x).numpy(), model(x).numpy(), atol=1e-5)

@@ -124,7 +124,8 @@ def test_sr_pipeline_samples_the_base_at_half_size_then_upsamples(rcan_run, synt
     save_class_colours(base, colours[::-1].copy(), str(synth))          # the base changes: refuse
     with pytest.raises(ckpt.CheckpointError, match="changed since it was composed"):
         load_generator(tmp_path / "rcan.safetensors")
-    bad = run_script("scripts/sr_tools.py", "compose", "--base", str(rcan_path), "--out", str(tmp_path / "x.safetensors"))
+    bad = run_script("scripts/sr_tools.py", "compose", "--base", str(rcan_path),
+                     "--out", str(tmp_path / "x.safetensors"))
     assert bad.returncode == 2 and "no generator registered for checkpoint kind 'sr-rcan'" in bad.stderr
     assert not (tmp_path / "x.safetensors").exists()
 
@@ -307,7 +308,8 @@ def test_report_prints_na_for_unconditional_rows(tmp_path, monkeypatch):
     assert unconditional.count("n/a (unconditional)") == 3 and "0.7000" not in unconditional
     assert "| 1.000 |" in unconditional                                # FD-seg is still reported
     page = tmp_path / "r.html"
-    report.write_html(page, {"protocol": {}, "rows": [{**row, "conditional": False}]}, {}, [], np.zeros((0, 1, 1)), None)
+    report.write_html(page, {"protocol": {}, "rows": [{**row, "conditional": False}]}, {}, [],
+                      np.zeros((0, 1, 1)), None)
     mask_columns = [key for key, _, _ in report.COLUMNS if key in report.MASK_KEYS]
     assert {"pixel_acc", "miou"} <= set(mask_columns)
     assert page.read_text().count("n/a (unconditional)") == len(mask_columns) + 2    # + the two composites
