@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Issue 6's measurement: VAE `small` then UNet `small` on synth-bench at 128x96 inside one CPU-hour,
 # then a grid of 16 val masks (mask | ref | sample with ref | sample without ref | real).
-# Usage: benchmarks/two_stage_small.sh [VAE_STEPS] [UNET_STEPS] [OUT]   (defaults: 1000 2000 runs/i6)
+# Usage: benchmarks/two_stage_small.sh [VAE_STEPS] [UNET_STEPS] [OUT]   (defaults: 1000 1600 runs/i6)
 # Single-threaded (OMP_NUM_THREADS=1): CPU-minutes ~ wall-minutes, and the other core stays usable.
 # /usr/bin/time -v in each log records the CPU time each stage used.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VAE_STEPS=${1:-1000}
-UNET_STEPS=${2:-2000}
+UNET_STEPS=${2:-1600}
 OUT=${3:-runs/i6}
 DATA=${LSGEN_DATA:-data/synth-bench}
 PY=${PY:-.venv/bin/python}
@@ -28,7 +28,7 @@ timed "$OUT/latents.log" $PY scripts/encode_latents.py --vae "$OUT/vae/vae.safet
 echo "stage 2: UNet small, $UNET_STEPS updates"
 timed "$OUT/unet.log" $PY scripts/train_unet.py --config configs/unet/small.json --out "$OUT/unet" \
   --vae "$OUT/vae/vae.safetensors" --latents "$OUT/latents/train.safetensors" --data "$DATA" \
-  --set train.save_every=500 train.preview_every=500 "data.val_cache=\"$OUT/latents/val.safetensors\"" \
+  --set train.save_every=400 train.preview_every=400 "data.val_cache=\"$OUT/latents/val.safetensors\"" \
   --steps "$UNET_STEPS" --no-progress --resume
 
 echo "grid of 16 val masks"

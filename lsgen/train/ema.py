@@ -29,6 +29,10 @@ class EMA:
                 if name in self.shadow:
                     shadow = self.shadow[name]
                     shadow.update(shadow * decay + var.detach() * (1.0 - decay))
+            # Evaluate now: nothing else reads the shadows until a save, so unsynced they would grow
+            # one lazy step per update (pinning every old weight version) and be fused into a new,
+            # ever longer kernel whenever Jittor executes them, recompiling step after step.
+            jt.sync(list(self.shadow.values()))
         self.updates += 1
 
     def arrays(self, prefix: str = "ema.") -> dict[str, np.ndarray]:
