@@ -57,7 +57,8 @@ def test_up_shortcut_is_repeat_then_shuffle():
 
 def test_resamplers_with_zero_conv_are_their_shortcuts():
     x = jt.array(uniform((1, 8, 4, 6), seed=2))
-    for block, shortcut in ((Downsample(8, 16, shortcut=True), down_shortcut), (Upsample(8, 4, shortcut=True), up_shortcut)):
+    pairs = ((Downsample(8, 16, shortcut=True), down_shortcut), (Upsample(8, 4, shortcut=True), up_shortcut))
+    for block, shortcut in pairs:
         load_module(block, {k: np.zeros(v.shape, np.float32) for k, v in module_arrays(block).items()})
         np.testing.assert_array_equal(block(x).numpy(), shortcut(x, block.out_channels).numpy())
 
