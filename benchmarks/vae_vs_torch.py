@@ -30,6 +30,9 @@ KL_WEIGHT = 1e-6
 
 def model_config(name: str) -> SimpleNamespace:
     raw = json.loads((bc.REPO / "configs" / "vae" / f"{name}.json").read_text())["model"]
+    if raw.pop("residual_shortcuts", False):
+        # the PyTorch mirror (torch_mirror.py) has LDM's plain KL-f8 architecture; compare that one
+        print(f"note: configs/vae/{name}.json has residual_shortcuts on; benchmarking it with them off")
     cfg = SimpleNamespace(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()})
     cfg.level_channels = tuple(cfg.base_channels * m for m in cfg.channel_mult)
     return cfg

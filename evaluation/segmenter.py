@@ -21,7 +21,10 @@ bilinearly from the classifier's resolution).
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
+
+import numpy as np
 
 from lsgen.data.classes import NUM_CLASSES
 from lsgen.runtime import jt
@@ -56,6 +59,38 @@ class SegmenterConfig:
         for width, heads in zip(self.widths, self.heads):
             if width % heads:
                 raise ValueError(f"stage width {width} is not divisible by its {heads} heads")
+
+
+@functools.lru_cache(maxsize=32)
+def _bilinear_matrix(n_out: int, n_in: int) -> np.ndarray:
+    """(n_out, n_in) float32 weights of 1-D bilinear resampling with align_corners=False, exactly as
+    Jittor's nn.interpolate computes them (source coordinate (i + 0.5) n_in / n_out - 0.5, clamped to
+    [0, n_in - 1] when enlarging)."""
+    src = (np.arange(n_out, dtype=np.float64) + 0.5) * (n_in / n_out) - 0.5
+    if n_out > n_in:
+        src = np.clip(src, 0, n_in - 1)
+    lo = np.floor(src).astype(np.int64)
+    frac = src - lo
+    matrix = np.zeros((n_out, n_in + 1), np.float64)
+    np.add.at(matrix, (np.arange(n_out), lo), 1.0 - frac)
+    np.add.at(matrix, (np.arange(n_out), lo + 1), frac)
+    return matrix[:, :n_in].astype(np.float32)
+
+
+def resize_bilinear(x, size):
+    """(B, C, h, w) -> (B, C, H, W): nn.interpolate(x, size, "bilinear", align_corners=False) computed
+    as two matrix products R_h X R_w^T. Same values; Jittor's gather-based interpolate took ~20% of
+    a training step on CPU."""
+    b, c, h, w = x.shape
+    out_h, out_w = int(size[0]), int(size[1])
+    if (h, w) == (out_h, out_w):
+        return x
+    rows = jt.array(_bilinear_matrix(out_h, h))
+    cols = jt.array(_bilinear_matrix(out_w, w))
+    x = jt.matmul(x.reshape(b * c * h, w), cols.transpose())                      # (B*C*h, W)
+    x = x.reshape(b * c, h, out_w).transpose(0, 2, 1).reshape(b * c * out_w, h)
+    x = jt.matmul(x, rows.transpose())                                            # (B*C*W, H)
+    return x.reshape(b, c, out_w, out_h).transpose(0, 1, 3, 2)
 
 
 class PatchEmbed(nn.Module):
@@ -214,7 +249,7 @@ class DetailBranch(nn.Module):
             x = conv(x)
             maps.append(x)
         for conv, skip in zip(self.refine, maps[::-1]):
-            up = nn.interpolate(fused, size=skip.shape[2:], mode="bilinear", align_corners=False)
+            up = resize_bilinear(fused, skip.shape[2:])
             fused = conv(jt.concat([up, skip], dim=1))
         return fused
 
@@ -247,8 +282,7 @@ class Segmenter(nn.Module):
         """Stage maps (and the images, needed by a detail branch) -> logits (B, num_classes, h, w):
         at the first stage's resolution without a detail branch, at the image's with one."""
         size = feats[0].shape[2:]
-        ups = [nn.interpolate(lat(f), size=size, mode="bilinear", align_corners=False)
-               for lat, f in zip(self.lateral, feats)]
+        ups = [resize_bilinear(lat(f), size) for lat, f in zip(self.lateral, feats)]
         fused = self.fuse(jt.concat(ups[::-1], dim=1))
         if self.detail is not None:
             if images is None:
@@ -258,9 +292,7 @@ class Segmenter(nn.Module):
 
     @staticmethod
     def _to_image_size(logits, images):
-        if tuple(logits.shape[2:]) == tuple(images.shape[2:]):
-            return logits
-        return nn.interpolate(logits, size=images.shape[2:], mode="bilinear", align_corners=False)
+        return resize_bilinear(logits, images.shape[2:])
 
     def analyse(self, images):
         """(B, 3, H, W) in [-1, 1] -> logits (B, num_classes, H, W) and pooled features
