@@ -47,6 +47,7 @@ class SegmenterConfig:
     detail_widths: tuple[int, ...] = ()                # detail-branch channels at strides 1, 2, 4, ...; () = none
     refine_width: int = 32                             # channels of the convs merging the detail maps
     conv_stages: int = 0                               # leading stages of conv blocks (heads, sr unused there)
+    refine_hidden: int = 0                             # > 0: residual logit refinement at stride 2 (LogitRefiner)
 
     def __post_init__(self):
         if not 0 <= self.conv_stages <= len(self.widths):
@@ -254,6 +255,26 @@ class DetailBranch(nn.Module):
         return fused
 
 
+class LogitRefiner(nn.Module):
+    """Residual refinement of the classifier's logits at stride 2, guided by the image: a strided conv
+    of the image and the bilinearly upsampled logits -> conv_bn_relu -> 3x3 conv, added to the
+    upsampled logits. The last conv starts at zero, so training starts from the unrefined logits.
+    logits (B, K, h, w), images (B, 3, H, W) -> (B, K, ceil(H/2), ceil(W/2))."""
+
+    def __init__(self, num_classes: int, hidden: int):
+        super().__init__()
+        self.stem = conv_bn_relu(3, hidden, stride=2)
+        self.mix = conv_bn_relu(num_classes + hidden, hidden)
+        self.out = nn.Conv2d(hidden, num_classes, 3, padding=1)
+        self.out.weight.assign(jt.zeros_like(self.out.weight))
+        self.out.bias.assign(jt.zeros_like(self.out.bias))
+
+    def execute(self, logits, images):
+        stem = self.stem(images)
+        up = resize_bilinear(logits, stem.shape[2:])
+        return up + self.out(self.mix(jt.concat([up, stem], dim=1)))
+
+
 class Segmenter(nn.Module):
     """SegFormer-style segmenter built from a SegmenterConfig (see the module docstring)."""
 
@@ -269,6 +290,7 @@ class Segmenter(nn.Module):
         self.detail = DetailBranch(cfg) if cfg.detail_widths else None
         self.dropout = nn.Dropout(cfg.dropout)
         self.classify = nn.Conv2d(cfg.refine_width if cfg.detail_widths else dw, cfg.num_classes, 1)
+        self.refiner = LogitRefiner(cfg.num_classes, cfg.refine_hidden) if cfg.refine_hidden else None
 
     def encode(self, images) -> list:
         """(B, 3, H, W) in [-1, 1] -> the four stage maps (B, C_i, H/s_i, W/s_i)."""
@@ -279,8 +301,9 @@ class Segmenter(nn.Module):
         return feats
 
     def decode(self, feats, images=None):
-        """Stage maps (and the images, needed by a detail branch) -> logits (B, num_classes, h, w):
-        at the first stage's resolution without a detail branch, at the image's with one."""
+        """Stage maps (and the images, needed by a detail branch or refiner) -> logits
+        (B, num_classes, h, w): at the first stage's resolution, at the image's with a detail branch,
+        at half the image's with a refiner."""
         size = feats[0].shape[2:]
         ups = [resize_bilinear(lat(f), size) for lat, f in zip(self.lateral, feats)]
         fused = self.fuse(jt.concat(ups[::-1], dim=1))
@@ -288,7 +311,12 @@ class Segmenter(nn.Module):
             if images is None:
                 raise ValueError("a segmenter with a detail branch decodes from the images too")
             fused = self.detail(images, fused)
-        return self.classify(self.dropout(fused))
+        logits = self.classify(self.dropout(fused))
+        if self.refiner is not None:
+            if images is None:
+                raise ValueError("a segmenter with a logit refiner decodes from the images too")
+            logits = self.refiner(logits, images)
+        return logits
 
     @staticmethod
     def _to_image_size(logits, images):

@@ -9,7 +9,7 @@ import pytest
 from lsgen.config import load_config
 from lsgen.runtime import jt
 
-from evaluation.segmenter import Segmenter, SegmenterConfig
+from evaluation.segmenter import Segmenter, SegmenterConfig, resize_bilinear
 
 TINY = SegmenterConfig(widths=(8, 16, 16, 24), depths=(1, 1, 1, 1), heads=(1, 1, 2, 2), sr_ratios=(4, 2, 1, 1),
                        mlp_ratio=2, decoder_width=16, dropout=0.0)
@@ -72,6 +72,7 @@ def test_training_learns_colour_coded_classes_and_judge_loads_checkpoint(tiny_20
 TINY_V2 = SegmenterConfig(widths=(8, 16, 16, 24), depths=(1, 1, 1, 1), heads=(1, 1, 2, 2), sr_ratios=(4, 2, 1, 1),
                           mlp_ratio=2, decoder_width=16, dropout=0.0, conv_stages=2, detail_widths=(8, 8),
                           refine_width=8)
+TINY_REFINED = SegmenterConfig(**{**TINY.__dict__, "refine_hidden": 8})
 
 
 def _images(n=2, h=40, w=56, seed=0):
@@ -98,7 +99,7 @@ def test_v2_logits_at_full_resolution_and_analyse_matches_execute():
 def test_default_config_keeps_the_original_architecture():
     """Old checkpoints load strictly: the defaults of the v2 fields add no parameters."""
     names = set(Segmenter(TINY).state_dict())
-    assert not any(n.startswith("detail.") for n in names)
+    assert not any(n.startswith(("detail.", "refiner.")) for n in names)
     assert all(n.startswith(("stages.", "lateral.", "fuse.", "classify.")) for n in names)
     assert Segmenter(TINY).classify.weight.shape[1] == TINY.decoder_width
     with pytest.raises(ValueError, match="detail levels"):
@@ -107,7 +108,8 @@ def test_default_config_keeps_the_original_architecture():
         SegmenterConfig(conv_stages=5)
 
 
-def test_v2_checkpoint_round_trip_and_a_falling_loss(tmp_path):
+@pytest.mark.parametrize("cfg", [TINY_V2, TINY_REFINED], ids=["conv-stages+detail", "refiner"])
+def test_v2_checkpoint_round_trip_and_a_falling_loss(cfg, tmp_path):
     from lsgen import checkpoint as ckpt
     from lsgen.config import from_dict
     from lsgen.train.optim import OptimConfig, Updater
@@ -115,14 +117,16 @@ def test_v2_checkpoint_round_trip_and_a_falling_loss(tmp_path):
     from evaluation.train_segmenter import segmentation_loss
 
     jt.set_global_seed(0)
-    model = Segmenter(TINY_V2)
+    model = Segmenter(cfg)
     updater = Updater(dict(model.named_parameters()), OptimConfig(lr=0.03, schedule="constant"), 15, 1, "fp32",
                       name="segmenter")
     rng = np.random.default_rng(1)
     ids = (np.arange(32)[None, None, :] // 8 + np.zeros((2, 24, 1), np.int64)).astype(np.int32)   # 4 bands
     colours = rng.uniform(-0.8, 0.8, (4, 3)).astype(np.float32)
     x = jt.array(colours[ids].transpose(0, 3, 1, 2) + rng.normal(0, 0.1, (2, 3, 24, 32)).astype(np.float32))
-    labels = jt.array(ids)
+    from lsgen.data.io import onehot
+
+    labels = jt.array(onehot(ids))
     losses = []
     for step in range(15):
         model.train()
@@ -132,7 +136,7 @@ def test_v2_checkpoint_round_trip_and_a_falling_loss(tmp_path):
         losses.append(out["loss"].item())
     assert losses[-1] < 0.3 * losses[0]
     path = tmp_path / "seg.safetensors"
-    ckpt.save_weights(path, ckpt.module_arrays(model), "segmenter", TINY_V2, 15)
+    ckpt.save_weights(path, ckpt.module_arrays(model), "segmenter", cfg, 15)
     loaded = Segmenter(from_dict(SegmenterConfig, ckpt.read_metadata(path)["config"], prefix="model."))
     ckpt.load_weights(loaded, path, kind="segmenter")
     model.eval(), loaded.eval()
@@ -142,8 +146,41 @@ def test_v2_checkpoint_round_trip_and_a_falling_loss(tmp_path):
 
 @pytest.mark.parametrize("src,dst", [((6, 8), (24, 32)), ((5, 7), (40, 56)), ((10, 14), (5, 7)), ((10, 14), (13, 9))])
 def test_resize_bilinear_equals_jittor_interpolate(src, dst):
-    from evaluation.segmenter import resize_bilinear
-
     x = jt.array(np.random.default_rng(0).normal(size=(2, 3, *src)).astype(np.float32))
     expected = jt.nn.interpolate(x, size=dst, mode="bilinear", align_corners=False).numpy()
     np.testing.assert_allclose(resize_bilinear(x, dst).numpy(), expected, atol=1e-5)
+
+
+def test_bootstrapped_cross_entropy_matches_numpy_top_k():
+    from evaluation.train_segmenter import LossConfig, bootstrapped_cross_entropy
+
+    rng = np.random.default_rng(3)
+    logits = rng.normal(0, 2, (2, 5, 4, 6)).astype(np.float32)
+    ids = rng.integers(0, 5, (2, 4, 6)).astype(np.int32)
+    shifted = logits - logits.max(1, keepdims=True)
+    log_p = shifted - np.log(np.exp(shifted).sum(1, keepdims=True))
+    per_pixel = -np.take_along_axis(log_p, ids[:, None], 1).ravel()
+    for fraction in (1.0, 0.25):
+        k = int(np.ceil(fraction * per_pixel.size))
+        expected = np.sort(per_pixel)[-k:].mean()
+        got = bootstrapped_cross_entropy(jt.array(logits), jt.array(np.eye(5, dtype=np.float32)[ids].transpose(0, 3, 1, 2)),
+                                         fraction).item()
+        assert abs(got - expected) < 1e-5
+    with pytest.raises(ValueError, match="hard_fraction"):
+        LossConfig(hard_fraction=0.0)
+
+
+def test_refiner_starts_as_the_upsampled_logits_at_half_resolution():
+    jt.set_global_seed(0)
+    model = Segmenter(TINY_REFINED)
+    model.eval()
+    x = _images()
+    with jt.no_grad():
+        feats = model.encode(x)
+        refined = model.decode(feats, x)
+        plain = model.classify(model.fuse(jt.concat([resize_bilinear(lat(f), feats[0].shape[2:])
+                                                     for lat, f in zip(model.lateral, feats)][::-1], dim=1)))
+    assert refined.shape == (2, 29, 20, 28)
+    np.testing.assert_allclose(refined.numpy(), resize_bilinear(plain, (20, 28)).numpy(), atol=1e-5)
+    with pytest.raises(ValueError, match="images too"):
+        model.decode(feats)
