@@ -24,16 +24,23 @@ from lsgen.cli import parse_size, positive_int  # noqa: E402
 
 
 def timed(fn, repeats: int) -> float:
+    """Median seconds of fn() over `repeats` runs after one warm-up. The result is kept alive
+    until the sync: Jittor drops pending ops whose outputs nobody holds, so timing a discarded
+    lazy result would time nothing."""
     from lsgen.runtime import jt  # noqa: PLC0415
 
-    fn()
+    result = fn()
     jt.sync_all(True)
+    del result
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        fn()
+        result = fn()
+        if isinstance(result, jt.Var):
+            result.sync()
         jt.sync_all(True)
         times.append(time.perf_counter() - start)
+        del result
     return statistics.median(times)
 
 

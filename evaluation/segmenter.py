@@ -31,6 +31,7 @@ from lsgen.runtime import jt
 
 nn = jt.nn
 KIND = "segmenter"
+INPUT_NORMS = ("none", "standardise", "both")
 
 
 @dataclass
@@ -48,8 +49,11 @@ class SegmenterConfig:
     refine_width: int = 32                             # channels of the convs merging the detail maps
     conv_stages: int = 0                               # leading stages of conv blocks (heads, sr unused there)
     refine_hidden: int = 0                             # > 0: residual logit refinement at stride 2 (LogitRefiner)
+    input_norm: str = "none"                           # none | standardise | both (see Segmenter.prepare)
 
     def __post_init__(self):
+        if self.input_norm not in INPUT_NORMS:
+            raise ValueError(f"input_norm must be one of {INPUT_NORMS}, got {self.input_norm!r}")
         if not 0 <= self.conv_stages <= len(self.widths):
             raise ValueError(f"conv_stages must be in 0..{len(self.widths)}, got {self.conv_stages}")
         if len(self.detail_widths) and 2 ** (len(self.detail_widths) - 1) >= self.strides[0]:
@@ -281,7 +285,7 @@ class Segmenter(nn.Module):
     def __init__(self, cfg: SegmenterConfig):
         super().__init__()
         self.cfg = cfg
-        cins = (3, *cfg.widths[:-1])
+        cins = (6 if cfg.input_norm == "both" else 3, *cfg.widths[:-1])
         self.stages = nn.ModuleList([(ConvStage if i < cfg.conv_stages else Stage)(cin, cfg, i)
                                      for i, cin in enumerate(cins)])
         dw = cfg.decoder_width
@@ -292,9 +296,21 @@ class Segmenter(nn.Module):
         self.classify = nn.Conv2d(cfg.refine_width if cfg.detail_widths else dw, cfg.num_classes, 1)
         self.refiner = LogitRefiner(cfg.num_classes, cfg.refine_hidden) if cfg.refine_hidden else None
 
+    def prepare(self, images):
+        """(B, 3, H, W) in [-1, 1] -> the encoder's input: the images ("none"), each image's channels
+        standardised to zero mean and unit variance over its pixels ("standardise": removes the
+        global exposure and tint of a style), or both concatenated ("both", 6 channels)."""
+        if self.cfg.input_norm == "none":
+            return images
+        mean = images.mean(dims=(2, 3), keepdims=True)
+        centred = images - mean
+        std = (centred.sqr().mean(dims=(2, 3), keepdims=True) + 1e-4).sqrt()
+        normed = centred / std
+        return normed if self.cfg.input_norm == "standardise" else jt.concat([images, normed], dim=1)
+
     def encode(self, images) -> list:
-        """(B, 3, H, W) in [-1, 1] -> the four stage maps (B, C_i, H/s_i, W/s_i)."""
-        feats, x = [], images
+        """(B, 3, H, W) in [-1, 1] -> the stage maps (B, C_i, H/s_i, W/s_i)."""
+        feats, x = [], self.prepare(images)
         for stage in self.stages:
             x = stage(x)
             feats.append(x)
