@@ -20,7 +20,10 @@ def test_cpu_machine_environment():
     assert os.environ["JITTOR_HOME"]  # pinned: another process's JITTOR_HOME cannot redirect our cache
 
 
-def test_select_device(capsys):
+def test_select_device(capsys, monkeypatch):
+    from lsgen import runtime
+
+    monkeypatch.setattr(runtime, "_device_reported", set())  # said once per process: earlier tests said it
     assert select_device("cpu") == "cpu" and jt.flags.use_cuda == 0
     if not jt.has_cuda:
         assert select_device("auto") == "cpu"
