@@ -34,6 +34,15 @@ def positive_int(text: str) -> int:
     return value
 
 
+def tool_parser(doc: str) -> tuple[argparse.ArgumentParser, Any]:
+    """(parser, subparsers) of a multi-command tool: description = the docstring's first line,
+    epilog = the rest (examples), one required sub-command."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog="\n".join(doc.splitlines()[2:]))
+    return parser, parser.add_subparsers(dest="command", required=True)
+
+
 def add_training_args(parser: argparse.ArgumentParser, default_config: str) -> None:
     """Flags every trainer shares; direct flags override the config file's values."""
     parser.add_argument("--config", default=default_config, help="JSON config (default: %(default)s)")

@@ -23,14 +23,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lsgen.cli import parse_size, positive_int, run_cli  # noqa: E402
+from lsgen.cli import parse_size, positive_int, run_cli, tool_parser  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog="\n".join(__doc__.splitlines()[2:]))
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser, sub = tool_parser(__doc__)
     avg = sub.add_parser("average", help="average checkpoints")
     avg.add_argument("checkpoints", nargs="+", help="generator checkpoints of one run")
     avg.add_argument("--out", required=True, help="output checkpoint")

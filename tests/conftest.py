@@ -20,6 +20,22 @@ def run_script(*args: str, cwd: Path | None = None, env: dict | None = None, tim
                           text=True, timeout=timeout)
 
 
+def optimise_phase(phase, batch: dict, step: int, n: int) -> list[float]:
+    """n updates of one training phase on a fixed batch with fixed randomness (a fixed objective,
+    evaluated at training step `step`); returns the n losses."""
+    from lsgen.runtime import jt
+
+    values = []
+    for i in range(n):
+        np.random.seed(0)
+        jt.set_seed(0)
+        terms = phase.loss_fn(dict(batch), step)
+        phase.updater.backward(terms["loss"])
+        phase.updater.apply(i)
+        values.append(terms["loss"].item())
+    return values
+
+
 def write_pair(images_dir: Path, labels_dir: Path, stem: str, ids: np.ndarray, seed: int = 0) -> None:
     """Write an image whose colour encodes the class id (so flips/resizes are checkable) + its label."""
     images_dir.mkdir(parents=True, exist_ok=True)

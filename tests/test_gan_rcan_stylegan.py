@@ -22,7 +22,7 @@ from gan.sr_pipeline import bicubic_up2, compose, half_size_inputs
 from gan.stylegan import (StyleDiscConfig, StyleDiscriminator, StyleGANConfig, StyleGenerator, minibatch_stddev,
                           upsample2)
 
-from conftest import run_script
+from conftest import optimise_phase, run_script
 
 TINY_G = StyleGANConfig(resolution=16, channels=(16, 16, 8), z_dim=16, w_dim=16)
 FIXED_STEP = 100            # past the tiny StyleGAN config's growing: full resolution, alpha 1
@@ -208,23 +208,12 @@ def _batch(sections) -> dict:
     return {"image": jt.array(stylegan_train.centre_crop(batch["image"], 16))}
 
 
-def _phase_losses(phase, batch, n: int) -> list[float]:
-    values = []
-    for i in range(n):
-        jt.set_seed(0)
-        terms = phase.loss_fn(dict(batch), FIXED_STEP)
-        phase.updater.backward(terms["loss"])
-        phase.updater.apply(i)
-        values.append(terms["loss"].item())
-    return values
-
-
 def test_one_update_moves_every_parameter_once_and_only_its_own_network(synth):
     task, steps = stylegan_train.make_task(_sections(synth))
     d_phase, g_phase = task.phases
     before_g = {k: v.numpy().copy() for k, v in steps.gen.named_parameters()}
     before_d = {k: v.numpy().copy() for k, v in steps.disc.named_parameters()}
-    _phase_losses(g_phase, _batch(_sections(synth)), 1)
+    optimise_phase(g_phase, _batch(_sections(synth)), FIXED_STEP, 1)
     lr = task.phases[1].updater.cfg.lr
     moved = {k: np.abs(v.numpy() - before_g[k]) for k, v in steps.gen.named_parameters() if k != "w_avg"}
     # Adam's first update (beta1 0) moves each element by lr·g/(|g| + eps/0.1): at most lr; the
@@ -243,9 +232,9 @@ def test_each_phase_lowers_its_loss_against_the_other_held_fixed(synth):
     task, _ = stylegan_train.make_task(sections)
     d_phase, g_phase = task.phases
     batch = _batch(sections)
-    g_losses = _phase_losses(g_phase, batch, 6)
+    g_losses = optimise_phase(g_phase, batch, FIXED_STEP, 6)
     assert np.isfinite(g_losses).all() and np.mean(g_losses[-2:]) < np.mean(g_losses[:2]) - 0.05, g_losses
-    d_losses = _phase_losses(d_phase, batch, 6)
+    d_losses = optimise_phase(d_phase, batch, FIXED_STEP, 6)
     assert np.isfinite(d_losses).all() and np.mean(d_losses[-2:]) < np.mean(d_losses[:2]) - 0.05, d_losses
 
 

@@ -17,7 +17,7 @@ from lsgen.runtime import jt
 from gan.sample import load
 from gan.train import make_task, sections_for, train
 
-from conftest import run_script
+from conftest import optimise_phase, run_script
 
 FIXED_STEP = 100          # past the tiny configs' progressive stages: full size, DiffAugment + seg-noise on
 
@@ -39,19 +39,6 @@ def _fixed_batch(sections: dict) -> dict:
     return {k: jt.array(batch[k]) for k in ("image", "mask_onehot")}
 
 
-def _optimise(phase, steps_obj, batch: dict, n: int) -> list[float]:
-    """n updates of one phase on a fixed batch with fixed randomness (a fixed objective)."""
-    values = []
-    for i in range(n):
-        np.random.seed(0)
-        jt.set_seed(0)
-        terms = phase.loss_fn(dict(batch), FIXED_STEP)
-        phase.updater.backward(terms["loss"])
-        phase.updater.apply(i)
-        values.append(terms["loss"].item())
-    return values
-
-
 @pytest.mark.parametrize("name", ["pix2pix", "spade", "apf"])
 def test_each_phase_lowers_its_loss_against_the_other_held_fixed(name, synth):
     sections = _sections(name, synth)
@@ -59,9 +46,9 @@ def test_each_phase_lowers_its_loss_against_the_other_held_fixed(name, synth):
     batch = _fixed_batch(sections)
     d_phase, g_phase = task.phases
     assert [d_phase.name, g_phase.name] == ["d_step", "g_step"]
-    g_losses = _optimise(g_phase, steps, batch, 6)
+    g_losses = optimise_phase(g_phase, batch, FIXED_STEP, 6)
     assert np.isfinite(g_losses).all() and np.mean(g_losses[-2:]) < np.mean(g_losses[:2]), g_losses
-    d_losses = _optimise(d_phase, steps, batch, 6)
+    d_losses = optimise_phase(d_phase, batch, FIXED_STEP, 6)
     assert np.isfinite(d_losses).all() and np.mean(d_losses[-2:]) < np.mean(d_losses[:2]), d_losses
 
 
