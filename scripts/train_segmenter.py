@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """Train the SegFormer-style segmenter judge (evaluation/segmenter.py) on a dataset's train split.
 
-Example (the synth-bench judge, ~30 CPU-minutes):
-    python scripts/train_segmenter.py --config configs/segmenter/small.json --out runs/segmenter-small
+Example (the synth-bench judge v2: 5,000 updates, ~24 CPU-minutes single-threaded, val accuracy 0.87):
+    OMP_NUM_THREADS=1 python scripts/train_segmenter.py --config configs/segmenter/small-v2.json --out runs/segmenter-v2
 """
 from __future__ import annotations
 
