@@ -21,6 +21,14 @@ from evaluation import metrics
 from evaluation.segmenter import KIND, Segmenter, SegmenterConfig
 
 
+def is_segmenter_checkpoint(path: str | Path) -> bool:
+    """True when `path` is a readable checkpoint of kind "segmenter" (False for other files)."""
+    try:
+        return ckpt.read_metadata(path).get("kind") == KIND
+    except (OSError, ValueError, ckpt.CheckpointError):
+        return False
+
+
 class Judge:
     """Loads a segmenter checkpoint (EMA weights when present) and scores batches of images."""
 

@@ -1,14 +1,16 @@
-"""VGG19 feature-matching ("perceptual") loss of pix2pixHD/SPADE, from a user weights file.
+"""Feature-matching ("perceptual") loss of pix2pixHD/SPADE on a frozen backbone.
 
-L = Σ_k w_k · mean|φ_k(x̂) − φ_k(x)|, φ_k = relu1_1, relu2_1, relu3_1, relu4_1, relu5_1 of VGG19,
-w = (1/32, 1/16, 1/8, 1/4, 1) (Wang et al. 2018, pix2pixHD sec. 3.2; SPADE uses λ_vgg = 10).
-
-Where the weights come from (the log says which): a safetensors file with torchvision's VGG19
-`features.{i}.weight/bias` keys (i = 0, 2, 5, ..., 28; the convs up to conv5_1), converted by the
-user — nothing is downloaded. The project's own segmenter would be the preferred default
-backbone, but its definition lives in `evaluation/`, which `gan/` must not import; without a file
-the term is off. Inputs in [-1, 1] are mapped to [0, 1] and normalised with the ImageNet
-statistics torchvision's weights were trained with (SPADE fed [-1, 1] unnormalised).
+L = Σ_k w_k · mean|φ_k(x̂) − φ_k(x)| over the backbone's feature taps φ_k, deepest weighted most
+(Wang et al. 2018, pix2pixHD sec. 3.2; SPADE uses λ_vgg = 10). Two backbones:
+- the project's own segmenter (the default): its four encoder stage maps, w = (1/8, 1/4, 1/2, 1).
+  Its definition lives in `evaluation/`, which `gan/` must not import, so the training script
+  loads the checkpoint named by `loss.perceptual_weights` and passes the network in
+  (`SegmenterPerceptualLoss(backbone)`: any module with `encode(images) -> list of maps`).
+- VGG19 from a user file: a safetensors file with torchvision's `features.{i}.weight/bias` keys
+  (i = 0, 2, 5, ..., 28; the convs up to conv5_1); taps relu1_1 ... relu5_1, w = (1/32, 1/16,
+  1/8, 1/4, 1). Inputs in [-1, 1] are mapped to [0, 1] and normalised with the ImageNet statistics
+  torchvision's weights were trained with (SPADE fed [-1, 1] unnormalised).
+Nothing is downloaded; without a file the term is off. The log says which backbone is used.
 """
 from __future__ import annotations
 
@@ -27,9 +29,53 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-class VGGPerceptualLoss(nn.Module):
-    """Frozen VGG19 trunk; __call__(fake, real) with (B,3,H,W) in [-1,1] -> scalar loss.
-    The real image's features are computed without gradient."""
+class PerceptualLoss(nn.Module):
+    """__call__(fake, real) with (B,3,H,W) in [-1,1] -> scalar Σ_k w_k·mean|φ_k(fake) − φ_k(real)|.
+    Subclasses define `features(images) -> list` and `tap_weights`; the real's features carry
+    no gradient, and the backbone's parameters never train."""
+
+    tap_weights: tuple = ()
+    source: str = ""
+
+    def features(self, images) -> list:
+        raise NotImplementedError
+
+    def execute(self, fake, real):
+        with jt.no_grad():
+            real_feats = [f.detach() for f in self.features(real)]
+        fake_feats = self.features(fake)
+        if len(fake_feats) != len(self.tap_weights):
+            raise ValueError(f"{self.source}: {len(fake_feats)} feature maps, {len(self.tap_weights)} tap weights")
+        total = 0.0
+        for w, f, r in zip(self.tap_weights, fake_feats, real_feats):
+            total = total + w * (f - r).abs().mean()
+        return total
+
+
+class SegmenterPerceptualLoss(PerceptualLoss):
+    """The project segmenter's encoder as the backbone: `backbone.encode(images)` -> its stage maps
+    (shallow to deep), weighted 2^-(K-1-k). The backbone is put in eval mode and frozen."""
+
+    def __init__(self, backbone, source: str):
+        super().__init__()
+        backbone.eval()
+        for p in backbone.parameters():
+            p.stop_grad()
+        self.backbone, self.source = backbone, source
+        depth = len(self.features(jt.zeros((1, 3, 32, 32))))
+        self.tap_weights = tuple(2.0 ** (k - depth + 1) for k in range(depth))
+
+    def train(self):
+        return self    # the backbone's BatchNorm/dropout stay in eval mode inside a training G
+
+    def features(self, images) -> list:
+        return list(self.backbone.encode(images))
+
+
+class VGGPerceptualLoss(PerceptualLoss):
+    """Frozen VGG19 trunk up to relu5_1 (see the module docstring)."""
+
+    tap_weights = TAP_WEIGHTS
 
     def __init__(self, arrays: dict, source: str):
         super().__init__()
@@ -66,26 +112,25 @@ class VGGPerceptualLoss(nn.Module):
                 taps.append(h)
         return taps
 
-    def execute(self, fake, real):
-        with jt.no_grad():
-            real_feats = [f.detach() for f in self.features(real)]
-        total = 0.0
-        for w, f, r in zip(TAP_WEIGHTS, self.features(fake), real_feats):
-            total = total + w * (f - r).abs().mean()
-        return total
 
+def build_perceptual(weight: float, weights_file: str, segmenter=None) -> PerceptualLoss | None:
+    """The perceptual term or None; prints (once, to stderr) which backbone is used or why none.
 
-def build_perceptual(weight: float, weights_file: str) -> VGGPerceptualLoss | None:
-    """The perceptual term or None; prints (once, to stderr) which backbone is used or why none."""
+    segmenter: the project segmenter network loaded (by the caller) from `weights_file` when that
+    file is a segmenter checkpoint; otherwise the file must hold VGG19 weights."""
     if weight <= 0:
         print("perceptual loss: off (loss.perceptual_weight = 0)", file=sys.stderr)
         return None
+    if segmenter is not None:
+        print(f"perceptual loss: project segmenter from {weights_file} (encoder stages)", file=sys.stderr)
+        return SegmenterPerceptualLoss(segmenter, weights_file)
     if not weights_file:
-        print("perceptual loss: off (loss.perceptual_weights names no VGG19 file; the project segmenter "
-              "cannot be used from gan/; nothing is downloaded)", file=sys.stderr)
+        print("perceptual loss: off (loss.perceptual_weights names no file: give a segmenter checkpoint of "
+              "scripts/train_segmenter.py, the default backbone, or VGG19 weights; nothing is downloaded)",
+              file=sys.stderr)
         return None
     path = Path(weights_file)
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: VGG19 weights file not found (loss.perceptual_weights)")
+        raise FileNotFoundError(f"{path}: perceptual weights file not found (loss.perceptual_weights)")
     print(f"perceptual loss: VGG19 from {path}", file=sys.stderr)
     return VGGPerceptualLoss(read_arrays(path), str(path))

@@ -16,7 +16,7 @@ then from `finetune_from` DiffAugment and the semantic-guided noise.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +44,7 @@ class GANLossConfig:
     l1_weight: float = 0.0             # pix2pix λ = 100
     feat_weight: float = 10.0          # pix2pixHD/SPADE feature matching λ = 10
     perceptual_weight: float = 10.0    # SPADE λ_vgg = 10 (needs perceptual_weights)
-    perceptual_weights: str = ""       # VGG19 safetensors (torchvision keys); "" = off
+    perceptual_weights: str = ""       # segmenter checkpoint (default backbone) or VGG19 safetensors; "" = off
     kld_weight: float = 0.05           # SPADE λ_KLD (style "ref" only)
     tv_weight: float = 0.0             # LGGAN λ_tv (total variation of every judged image)
     class_weight: float = 0.0          # LGGAN λ_class (class-consistency cross-entropy)
@@ -66,11 +66,17 @@ class RecipeConfig:
     finetune_from: int = 0             # step from which DiffAugment and seg-noise are on
     progressive_stage_steps: int = 0   # steps per progressive stage (0 = off)
     preview_images: int = 4
+    stage2_from: int = 0               # LGGAN's second stage: from this step (0 = off) ...
+    stage2_loss: dict = field(default_factory=dict)   # ... these loss weights replace the `loss` ones
 
     def __post_init__(self):
         parse_policy(self.diff_augment)
-        if self.finetune_from < 0 or self.progressive_stage_steps < 0 or self.preview_images < 0:
-            raise ValueError("recipe: finetune_from, progressive_stage_steps, preview_images must be >= 0")
+        if min(self.finetune_from, self.progressive_stage_steps, self.preview_images, self.stage2_from) < 0:
+            raise ValueError("recipe: finetune_from, progressive_stage_steps, preview_images, stage2_from must be >= 0")
+        weights = {f.name for f in fields(GANLossConfig) if f.name.endswith("_weight")}
+        unknown = sorted(set(self.stage2_loss) - weights)
+        if unknown:
+            raise ValueError(f"recipe.stage2_loss: {unknown} are not loss weights (known: {sorted(weights)})")
 
 
 def sections_for(model: str) -> dict[str, type]:
@@ -102,14 +108,22 @@ def check_sizes(model: str, sections: dict) -> None:
 class GANSteps:
     """The two phases' loss functions of one GAN model (see the module docstring)."""
 
-    def __init__(self, model: str, sections: dict):
+    def __init__(self, model: str, sections: dict, segmenter=None):
         self.model_name, self.sections = model, sections
         self.loss_cfg, self.recipe = sections["loss"], sections["recipe"]
         self.gen = spec_of(model).model_class(sections["model"])
         self.disc = MultiscaleDiscriminator(sections["disc"])
-        self.perceptual = build_perceptual(self.loss_cfg.perceptual_weight, self.loss_cfg.perceptual_weights)
+        weight = max(self.loss_cfg.perceptual_weight, self.recipe.stage2_loss.get("perceptual_weight", 0.0))
+        self.perceptual = build_perceptual(weight, self.loss_cfg.perceptual_weights, segmenter)
         self.policy = parse_policy(self.recipe.diff_augment)
         self.levels = getattr(sections["model"], "progressive_levels", 1)
+
+    def loss_at(self, step: int) -> GANLossConfig:
+        """The loss weights in effect at `step`: `loss`, replaced by recipe.stage2_loss from
+        recipe.stage2_from on (LGGAN's two-stage schedule; its LR restart is optim.restart_at)."""
+        if self.recipe.stage2_from and step >= self.recipe.stage2_from:
+            return replace(self.loss_cfg, **self.recipe.stage2_loss)
+        return self.loss_cfg
 
     def finetuning(self, step: int) -> bool:
         return step >= self.recipe.finetune_from
@@ -184,7 +198,7 @@ class GANSteps:
     def _image_terms(self, image, gen: dict, step: int, cache: dict) -> tuple:
         """G's loss on one judged image (B,3,H,W): adversarial, feature matching, L1, perceptual, TV
         -> (weighted sum, {term: value}). cache keeps D's features of the un-augmented real."""
-        cfg = self.loss_cfg
+        cfg = self.loss_at(step)
         fake, real, mask_f, mask_r = self._augment_pair(image, gen["real"], gen["mask"], step)
         fake_outs = self.disc(fake, mask_f)
         terms = {"adv": losses.generator_adv_loss(cfg.gan_loss, fake_outs)}
@@ -199,15 +213,15 @@ class GANSteps:
             terms["l1"] = losses.l1_loss(image, gen["real"])
             loss = loss + cfg.l1_weight * terms["l1"]
         if self.perceptual is not None:
-            terms["vgg"] = self.perceptual(image, gen["real"])
-            loss = loss + cfg.perceptual_weight * terms["vgg"]
+            terms["perceptual"] = self.perceptual(image, gen["real"])
+            loss = loss + cfg.perceptual_weight * terms["perceptual"]
         if cfg.tv_weight > 0:
             terms["tv"] = tv_loss(image)
             loss = loss + cfg.tv_weight * terms["tv"]
         return loss, terms
 
     def g_step(self, batch: dict, step: int) -> dict:
-        cfg = self.loss_cfg
+        cfg = self.loss_at(step)
         gen = self.generate(batch, step)
         terms, loss, cache = {}, 0.0, {}
         for prefix, weight, image in self._judged(gen):
@@ -224,12 +238,14 @@ class GANSteps:
         return terms
 
 
-def make_task(model: str, sections: dict, preview_batch: dict | None = None) -> tuple[TrainTask, GANSteps]:
-    """The GAN's TrainTask: phases [d_step, g_step], D as the aux module "disc"."""
+def make_task(model: str, sections: dict, preview_batch: dict | None = None,
+              segmenter=None) -> tuple[TrainTask, GANSteps]:
+    """The GAN's TrainTask: phases [d_step, g_step], D as the aux module "disc". segmenter: the
+    perceptual backbone loaded from loss.perceptual_weights when that is a segmenter checkpoint."""
     check_model_config(model, sections["model"])
     train_cfg = sections["train"]
     seed_everything(train_cfg.seed)
-    steps = GANSteps(model, sections)
+    steps = GANSteps(model, sections, segmenter)
 
     def updater(module, section: str, name: str) -> Updater:
         return Updater(dict(module.named_parameters()), sections[section], train_cfg.steps,
@@ -246,8 +262,10 @@ def make_task(model: str, sections: dict, preview_batch: dict | None = None) -> 
     return task, steps
 
 
-def train(model: str, sections: dict, run_dir: str | Path, resume: bool = False, progress: bool = True) -> Path:
-    """Train GAN `model` on sections['data']'s train split; returns the final checkpoint path."""
+def train(model: str, sections: dict, run_dir: str | Path, resume: bool = False, progress: bool = True,
+          segmenter=None) -> Path:
+    """Train GAN `model` on sections['data']'s train split; returns the final checkpoint path.
+    segmenter: see make_task."""
     check_sizes(model, sections)
     set_precision(sections["train"].precision)
     train_cfg, recipe = sections["train"], sections["recipe"]
@@ -257,7 +275,7 @@ def train(model: str, sections: dict, run_dir: str | Path, resume: bool = False,
         val = LandscapeDataset(sections["data"], "val")
         samples = [val.load(i) for i in range(min(recipe.preview_images, len(val)))]
         preview_batch = {k: np.stack([s[k] for s in samples]) for k in ("image", "mask_onehot", "mask_ids")}
-    task, _ = make_task(model, sections, preview_batch)
+    task, _ = make_task(model, sections, preview_batch, segmenter)
     path = run_training(task, train_cfg, loader, run_dir, resume=resume, progress=progress)
     set_precision("fp32")
     return Path(path)

@@ -13,6 +13,11 @@ Examples:
     python scripts/train_gan.py --model lggan --config configs/gan/lggan-full.json --data /data/2023 --out runs/lggan
     python scripts/train_gan.py --model stylegan --data data/synth-bench --out runs/stylegan-bench
 StyleGAN is unconditional (64x64 photos; gan/stylegan_train.py, kind gan-stylegan): no masks are used.
+
+Perceptual loss: --set loss.perceptual_weights=<file>. A segmenter checkpoint (scripts/train_segmenter.py,
+the default backbone: its encoder stages, EMA weights) or torchvision VGG19 weights in safetensors;
+the log says which, and without a file the term is off.
+    python scripts/train_gan.py --model spade --out runs/spade --set loss.perceptual_weights=runs/segmenter/step0005000.safetensors
 """
 from __future__ import annotations
 
@@ -31,15 +36,24 @@ def add_model_flag(parser) -> None:
 
 
 def load(args):
-    from functools import partial  # noqa: PLC0415
-
     if args.model == "stylegan":  # unconditional: its own two phases on the same loop
         from gan.stylegan_train import SECTIONS, train as train_stylegan  # noqa: PLC0415
 
         return SECTIONS, train_stylegan
     from gan.train import sections_for, train  # noqa: PLC0415 - imports Jittor
 
-    return sections_for(args.model), partial(train, args.model)
+    def train_with_backbone(sections, out, **kwargs):
+        weights = sections["loss"].perceptual_weights
+        return train(args.model, sections, out, segmenter=segmenter_backbone(weights), **kwargs)
+
+    return sections_for(args.model), train_with_backbone
+
+
+def segmenter_backbone(weights: str):
+    """The project segmenter network when `weights` is a segmenter checkpoint, else None (VGG19 or off)."""
+    from evaluation.judge import Judge, is_segmenter_checkpoint  # noqa: PLC0415
+
+    return Judge(weights).model if weights and is_segmenter_checkpoint(weights) else None
 
 
 if __name__ == "__main__":

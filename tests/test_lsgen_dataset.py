@@ -64,6 +64,28 @@ def test_flip_is_joint_and_train_only(tiny_2023):
     np.testing.assert_array_equal(val.load(0, np.random.default_rng(1))["mask_ids"], val.load(0)["mask_ids"])
 
 
+def test_zoom_crop_is_joint_varied_and_train_only(tiny_2023):
+    train = LandscapeDataset(config(tiny_2023, flip=False, crop_scale=0.5), "train")
+    full = train.load(0)["mask_ids"]
+    zoomed = 0
+    for seed in range(6):
+        sample = train.load(0, np.random.default_rng(seed))
+        ids = sample["mask_ids"]
+        assert ids.shape == (24, 32) and sample["image"].shape == (3, 24, 32)
+        red_ids = np.rint((sample["image"][0] + 1) * 127.5 / 8).astype(np.int32)
+        # bicubic blends colours near region edges: compare where the 5x5 label neighbourhood is uniform
+        pad = np.pad(ids, 2, mode="edge")
+        shifts = [pad[2 + dy:26 + dy, 2 + dx:34 + dx] for dy in range(-2, 3) for dx in range(-2, 3)]
+        interior = np.all([s == ids for s in shifts], axis=0)
+        assert interior.mean() > 0.1 and (red_ids == ids)[interior].mean() > 0.98
+        zoomed += not np.array_equal(ids, full)
+    assert zoomed >= 5
+    val = LandscapeDataset(config(tiny_2023, crop_scale=0.5), "val")
+    np.testing.assert_array_equal(val.load(0, np.random.default_rng(1))["mask_ids"], val.load(0)["mask_ids"])
+    with pytest.raises(ValueError, match="crop_scale"):
+        config(tiny_2023, crop_scale=0.0)
+
+
 def test_split_is_reproducible_and_written(tiny_2023):
     layout = find_layout(tiny_2023)
     first = load_or_create_split(layout, 0.25, seed=3)

@@ -37,6 +37,17 @@ def test_lr_schedules():
         lr_at(0, 1.0, 10, schedule="step")
 
 
+def test_lr_warm_restart_decays_twice():
+    """restart_at: decay to the restart over [0, restart), then from base lr again to the end."""
+    kw = dict(schedule="linear", restart_at=60)
+    assert lr_at(0, 1.0, 100, **kw) == pytest.approx(1.0)
+    assert lr_at(30, 1.0, 100, **kw) == pytest.approx(0.5)
+    assert lr_at(60, 1.0, 100, **kw) == pytest.approx(1.0)
+    assert lr_at(80, 1.0, 100, **kw) == pytest.approx(0.5)
+    assert lr_at(100, 1.0, 100, **kw) == pytest.approx(0.0)
+    assert lr_at(30, 1.0, 100, schedule="linear", restart_at=0) == pytest.approx(0.7)
+
+
 def test_adamw_matches_numpy_reference():
     jt.set_global_seed(0)
     w = jt.array(np.array([0.5, -1.0, 2.0], np.float32))

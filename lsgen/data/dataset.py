@@ -125,10 +125,32 @@ class DataConfig:
     val_fraction: float = 0.05
     split_seed: int = 0
     flip: bool = True                  # joint random horizontal flip, training split only
+    crop_scale: float = 1.0            # < 1: joint random zoom, training split only (see random_box)
 
     def __post_init__(self):
         if self.width < 8 or self.height < 8:
             raise ValueError(f"width/height must be >= 8, got {self.width}x{self.height}")
+        if not 0.1 <= self.crop_scale <= 1.0:
+            raise ValueError(f"crop_scale must be in [0.1, 1], got {self.crop_scale}")
+
+
+def random_box(rng: np.random.Generator, min_scale: float) -> tuple[float, float, float, float]:
+    """A crop box (x0, y0, x1, y1) in fractions of the frame: side fraction s ~ U[min_scale, 1] on
+    both axes (the aspect ratio is kept), uniform position. Applied to the photo and its label
+    with the same fractions, then resized to the training size: a zoom-in scale augmentation
+    (the random-resize-and-crop of SegFormer's recipe, restricted to zooming in)."""
+    side = rng.uniform(min_scale, 1.0)
+    x0, y0 = rng.uniform(0.0, 1.0 - side), rng.uniform(0.0, 1.0 - side)
+    return x0, y0, x0 + side, y0 + side
+
+
+def crop_fraction(array: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
+    """(H, W, ...) array -> the rows/columns inside `box` (fractions, see random_box)."""
+    h, w = array.shape[:2]
+    x0, y0, x1, y1 = box
+    top, left = int(round(y0 * h)), int(round(x0 * w))
+    bottom, right = max(top + 1, int(round(y1 * h))), max(left + 1, int(round(x1 * w)))
+    return array[top:bottom, left:right]
 
 
 class LandscapeDataset:
@@ -145,6 +167,7 @@ class LandscapeDataset:
         self.cfg, self.split = cfg, split
         self.layout = find_layout(cfg.root)
         self.flip = cfg.flip and split == "train"
+        self.crop_scale = cfg.crop_scale if split == "train" else 1.0
         self.items = self._items()
         if not self.items:
             raise DataError(f"{cfg.root}: the {split} split is empty")
@@ -186,10 +209,11 @@ class LandscapeDataset:
     def load(self, index: int, rng: np.random.Generator | None = None) -> dict[str, np.ndarray]:
         stem, image_path, label_path = self.items[index]
         w, h = self.cfg.width, self.cfg.height
-        mask_ids = resize_label(read_label(label_path), w, h)
+        box = random_box(rng, self.crop_scale) if self.crop_scale < 1.0 and rng is not None else (0, 0, 1, 1)
+        mask_ids = resize_label(crop_fraction(read_label(label_path), box), w, h)
         sample = {"mask_ids": mask_ids}
         if image_path is not None:
-            image = read_image(image_path)
+            image = crop_fraction(read_image(image_path), box)
             sample["image"] = to_model_image(resize_image(image, w, h))
         ref = self.ref_path(index)
         if ref is not None:

@@ -31,12 +31,15 @@ class OptimConfig:
     eps: float = 1e-8
     weight_decay: float = 0.0          # decoupled (AdamW, Loshchilov & Hutter 2019)
     clip_grad_norm: float = 0.0        # 0 = no clipping
+    restart_at: int = 0                # > 0: warm restart of the schedule at this update (see lr_at)
 
     def __post_init__(self):
         if self.schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
         if self.lr <= 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
+        if self.restart_at < 0:
+            raise ValueError(f"restart_at must be >= 0, got {self.restart_at}")
 
 
 class AdamW(jt.optim.Optimizer):
@@ -122,7 +125,7 @@ class Updater:
 
     def current_lr(self, step: int) -> float:
         c = self.cfg
-        return lr_at(step, c.lr, self.total_steps, c.warmup_steps, c.schedule, c.min_lr_ratio)
+        return lr_at(step, c.lr, self.total_steps, c.warmup_steps, c.schedule, c.min_lr_ratio, c.restart_at)
 
     def _skip(self, step: int, norm: float) -> None:
         self.optimizer.zero_grad()
