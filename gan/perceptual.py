@@ -15,6 +15,7 @@ Nothing is downloaded; without a file the term is off. The log says which backbo
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from lsgen.checkpoint import check_compatible, read_arrays
@@ -52,23 +53,37 @@ class PerceptualLoss(nn.Module):
         return total
 
 
-class SegmenterPerceptualLoss(PerceptualLoss):
-    """The project segmenter's encoder as the backbone: `backbone.encode(images)` -> its stage maps
-    (shallow to deep), weighted 2^-(K-1-k). The backbone is put in eval mode and frozen."""
+@dataclass
+class SegmenterBackbone:
+    """A project segmenter for the perceptual loss, loaded by the caller: the network (any module
+    with `encode(images (B,3,H,W) in [-1,1]) -> list of maps`), the (H, W) it was trained at, and
+    where it came from (for the log)."""
+    network: nn.Module
+    size: tuple[int, int]
+    source: str
 
-    def __init__(self, backbone, source: str):
+
+class SegmenterPerceptualLoss(PerceptualLoss):
+    """The project segmenter's encoder as the backbone: its stage maps (shallow to deep), weighted
+    2^-(K-1-k). Images of another size are resized (bilinear) to the segmenter's training size,
+    so its features keep their scale (and a progressive GAN's 24x32 stage still has a stride-32
+    map). The network is put in eval mode and frozen."""
+
+    def __init__(self, backbone: SegmenterBackbone):
         super().__init__()
-        backbone.eval()
-        for p in backbone.parameters():
+        backbone.network.eval()
+        for p in backbone.network.parameters():
             p.stop_grad()
-        self.backbone, self.source = backbone, source
-        depth = len(self.features(jt.zeros((1, 3, 32, 32))))
+        self.backbone, self.size, self.source = backbone.network, tuple(backbone.size), backbone.source
+        depth = len(self.features(jt.zeros((1, 3, *self.size))))
         self.tap_weights = tuple(2.0 ** (k - depth + 1) for k in range(depth))
 
     def train(self):
         return self    # the backbone's BatchNorm/dropout stay in eval mode inside a training G
 
     def features(self, images) -> list:
+        if tuple(images.shape[2:]) != self.size:
+            images = nn.interpolate(images, size=list(self.size), mode="bilinear", align_corners=False)
         return list(self.backbone.encode(images))
 
 
@@ -113,17 +128,19 @@ class VGGPerceptualLoss(PerceptualLoss):
         return taps
 
 
-def build_perceptual(weight: float, weights_file: str, segmenter=None) -> PerceptualLoss | None:
+def build_perceptual(weight: float, weights_file: str,
+                     segmenter: SegmenterBackbone | None = None) -> PerceptualLoss | None:
     """The perceptual term or None; prints (once, to stderr) which backbone is used or why none.
 
-    segmenter: the project segmenter network loaded (by the caller) from `weights_file` when that
-    file is a segmenter checkpoint; otherwise the file must hold VGG19 weights."""
+    segmenter: the project segmenter loaded (by the caller) from `weights_file` when that file is
+    a segmenter checkpoint; otherwise the file must hold VGG19 weights."""
     if weight <= 0:
         print("perceptual loss: off (loss.perceptual_weight = 0)", file=sys.stderr)
         return None
     if segmenter is not None:
-        print(f"perceptual loss: project segmenter from {weights_file} (encoder stages)", file=sys.stderr)
-        return SegmenterPerceptualLoss(segmenter, weights_file)
+        print(f"perceptual loss: project segmenter from {segmenter.source} (encoder stages, at "
+              f"{segmenter.size[1]}x{segmenter.size[0]})", file=sys.stderr)
+        return SegmenterPerceptualLoss(segmenter)
     if not weights_file:
         print("perceptual loss: off (loss.perceptual_weights names no file: give a segmenter checkpoint of "
               "scripts/train_segmenter.py, the default backbone, or VGG19 weights; nothing is downloaded)",

@@ -50,10 +50,14 @@ def load(args):
 
 
 def segmenter_backbone(weights: str):
-    """The project segmenter network when `weights` is a segmenter checkpoint, else None (VGG19 or off)."""
+    """The project segmenter (EMA weights) when `weights` is a segmenter checkpoint, else None (VGG19 or off)."""
     from evaluation.judge import Judge, is_segmenter_checkpoint  # noqa: PLC0415
+    from gan.perceptual import SegmenterBackbone  # noqa: PLC0415
 
-    return Judge(weights).model if weights and is_segmenter_checkpoint(weights) else None
+    if not (weights and is_segmenter_checkpoint(weights)):
+        return None
+    judge = Judge(weights)
+    return SegmenterBackbone(judge.model, (judge.height, judge.width), weights)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from lsgen.data.synthetic import write_dataset
 from lsgen.runtime import jt
 
 from evaluation.segmenter import KIND, Segmenter, SegmenterConfig
-from gan.perceptual import SegmenterPerceptualLoss, build_perceptual
+from gan.perceptual import SegmenterBackbone, SegmenterPerceptualLoss, build_perceptual
 from gan.train import make_task, sections_for
 
 from conftest import run_script
@@ -37,7 +37,7 @@ def segmenter_ckpt(tmp_path_factory):
 def test_segmenter_loss_equals_its_definition_and_is_zero_on_identical_images():
     jt.set_global_seed(0)
     backbone = Segmenter(TINY_SEG)
-    loss = SegmenterPerceptualLoss(backbone, "tiny")
+    loss = SegmenterPerceptualLoss(SegmenterBackbone(backbone, (48, 64), "tiny"))
     assert loss.tap_weights == (0.125, 0.25, 0.5, 1.0)
     fake, real = _images(1), _images(2)
     with jt.no_grad():
@@ -51,7 +51,7 @@ def test_segmenter_loss_equals_its_definition_and_is_zero_on_identical_images():
 def test_gradient_reaches_the_fake_but_never_the_backbone():
     jt.set_global_seed(0)
     backbone = Segmenter(TINY_SEG)
-    loss = SegmenterPerceptualLoss(backbone, "tiny")
+    loss = SegmenterPerceptualLoss(SegmenterBackbone(backbone, (48, 64), "tiny"))
     before = {k: v.numpy().copy() for k, v in backbone.state_dict().items()}
     fake = jt.array(_images(1))
     value = loss(fake, jt.array(_images(2)))
@@ -61,6 +61,19 @@ def test_gradient_reaches_the_fake_but_never_the_backbone():
     assert not backbone.is_training()
     after = backbone.state_dict()
     assert all(np.array_equal(before[k], after[k].numpy()) for k in before)
+
+
+def test_small_images_are_seen_at_the_segmenter_training_size():
+    """A progressive GAN's early 24x32 outputs: resized to the segmenter's size, not too small for it."""
+    jt.set_global_seed(0)
+    backbone = Segmenter(TINY_SEG)
+    loss = SegmenterPerceptualLoss(SegmenterBackbone(backbone, (48, 64), "tiny"))
+    small_fake, small_real = _images(1, h=12, w=16), _images(2, h=12, w=16)
+    with jt.no_grad():
+        up = [jt.nn.interpolate(jt.array(x), size=[48, 64], mode="bilinear", align_corners=False)
+              for x in (small_fake, small_real)]
+        expected = loss(up[0], up[1]).item()
+        assert loss(jt.array(small_fake), jt.array(small_real)).item() == pytest.approx(expected, rel=1e-5)
 
 
 def test_build_perceptual_without_a_file_is_off_and_says_why(capsys):
@@ -83,7 +96,7 @@ def test_gan_g_step_uses_the_segmenter_term(synth, segmenter_ckpt):
         f"data.root={synth}", "loss.perceptual_weight=2.0", f"loss.perceptual_weights={segmenter_ckpt}"])
     backbone = Segmenter(TINY_SEG)
     ckpt.load_weights(backbone, segmenter_ckpt, kind=KIND)
-    task, steps = make_task("pix2pix", sections, segmenter=backbone)
+    task, steps = make_task("pix2pix", sections, segmenter=SegmenterBackbone(backbone, (48, 64), str(segmenter_ckpt)))
     assert isinstance(steps.perceptual, SegmenterPerceptualLoss)
     batch = {"image": jt.array(_images(3, n=2)), "mask_onehot": jt.array(np.eye(29, dtype=np.float32)[
         np.random.default_rng(0).integers(0, 29, (2, 48, 64))].transpose(0, 3, 1, 2))}
@@ -115,5 +128,5 @@ def test_train_gan_script_picks_the_segmenter_backbone_from_the_checkpoint_kind(
                         "--set", "loss.perceptual_weight=1.0", f"loss.perceptual_weights={segmenter_ckpt}",
                         "train.save_every=1", "train.preview_every=0")
     assert result.returncode == 0, result.stderr[-2000:]
-    assert f"perceptual loss: project segmenter from {segmenter_ckpt}" in result.stderr
+    assert f"perceptual loss: project segmenter from {segmenter_ckpt} (encoder stages, at 64x48)" in result.stderr
     assert (tmp_path / "run" / "step0000001.safetensors").is_file()
