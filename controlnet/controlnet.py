@@ -93,8 +93,18 @@ class ControlNet(nn.Module):
             outs.append(h)
         for stage in self.middle:
             h = stage(h, emb, masks, ref_tokens)
-        residuals = [conv(o) * scale for conv, o in zip(self.zero_convs, outs)]
-        return residuals + [self.middle_out(h) * scale]
+        residuals = [conv(o) for conv, o in zip(self.zero_convs, outs)] + [self.middle_out(h)]
+        return [r * self._gate(mask_keep, x.shape[0], scale) for r in residuals]
+
+    def _gate(self, mask_keep, batch: int, scale: float):
+        """Per-sample factor of the residuals: `scale`, times mask_keep (B,) for a mask ControlNet.
+        Its control *is* the mask, so where the mask is dropped (the mask-free branch of
+        classifier-free guidance, mask dropout in training) the control is dropped with it.
+        Otherwise the mask-free branch would see the mask through the ControlNet and mask guidance,
+        which extrapolates away from that branch, would lose its contrast."""
+        if self.cfg.control != "mask" or mask_keep is None:
+            return scale
+        return mask_keep.float32().reshape(batch, 1, 1, 1) * scale
 
 
 def edge_map(image: np.ndarray) -> np.ndarray:

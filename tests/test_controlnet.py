@@ -54,6 +54,31 @@ def test_fresh_controlnet_is_identity(scale):
     np.testing.assert_array_equal(controlnet.conv_in.weight.numpy(), unet.conv_in.weight.numpy())
 
 
+def test_mask_controlnet_is_dropped_with_the_mask():
+    """mask_keep = 0 (CFG's mask-free branch, mask dropout): a trained mask ControlNet adds nothing,
+    so that branch is the base's; mask_keep = 1: its residuals are used, scaled."""
+    unet, d = perturbed_unet(), inputs()
+    jt.set_global_seed(3)
+    controlnet = ControlNet(CFG, ControlNetConfig(control="mask"))
+    for p in controlnet.parameters():   # "trained": the zero convs are no longer zero
+        p.assign(p + jt.randn(p.shape) * 0.05)
+    tokens, glob = unet.encode_ref(d["ref"])
+    keep = jt.array(np.array([0.0, 1.0], np.float32))
+    kwargs = dict(mask_onehot=d["mask"], ref_tokens=tokens, ref_global=glob)
+    gated = controlnet(d["x"], d["t"], d["mask"], mask_keep=keep, scale=2.0, **kwargs)
+    plain = controlnet(d["x"], d["t"], d["mask"], scale=2.0, **kwargs)
+    for g, p in zip(gated, plain):
+        assert np.abs(p.numpy()[1]).max() > 0
+        np.testing.assert_array_equal(g.numpy()[0], 0.0)
+        np.testing.assert_allclose(g.numpy()[1], p.numpy()[1], rtol=1e-6)
+    edges = ControlNet(CFG, ControlNetConfig(control="edges"))
+    for p in edges.parameters():
+        p.assign(p + jt.randn(p.shape) * 0.05)
+    edge_image = jt.array(np.random.default_rng(0).uniform(0, 1, (2, 1, 48, 64)).astype(np.float32))
+    kept = edges(d["x"], d["t"], edge_image, mask_keep=keep, **kwargs)
+    assert all(np.abs(r.numpy()[0]).max() > 0 for r in kept)    # edges are not the mask: kept
+
+
 def test_fresh_lora_is_identity_and_merge_round_trips():
     unet, d = perturbed_unet(), inputs()
     base = {k: v.numpy().copy() for k, v in unet.state_dict().items()}
