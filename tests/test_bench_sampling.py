@@ -119,3 +119,17 @@ def test_lora_style_table_with_a_fresh_lora_equals_the_base(tiny_unet_run, tmp_p
     in_subset = sum(style_mask(data, val.names, f"season={season}"))
     counts = rows["real val, subset (ceiling)"]["n"], rows["real val, other styles"]["n"]
     assert counts == (in_subset, len(val) - in_subset)
+
+
+def test_paired_summary_mean_error_and_interval():
+    from benchmarks.paired_rows import paired_summary
+
+    rng = np.random.default_rng(0)
+    assert paired_summary(np.full(50, 0.02), rng) == "+0.0200 ± 0.0000 [+0.0200, +0.0200] (n=50)"
+    diff = np.concatenate([rng.normal(0.01, 0.05, 400), [np.nan]])
+    text = paired_summary(diff, rng, rounds=2000)
+    mean = np.nanmean(diff)
+    se = np.nanstd(diff, ddof=1) / np.sqrt(400)
+    assert text.startswith(f"{mean:+.4f} ± {se:.4f} [") and text.endswith("(n=400)")
+    low, high = (float(v) for v in text.split("[")[1].split("]")[0].split(", "))
+    assert low < mean < high and abs((high - low) - 2 * 1.96 * se) < 0.3 * se
