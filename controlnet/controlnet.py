@@ -94,7 +94,8 @@ class ControlNet(nn.Module):
         for stage in self.middle:
             h = stage(h, emb, masks, ref_tokens)
         residuals = [conv(o) for conv, o in zip(self.zero_convs, outs)] + [self.middle_out(h)]
-        return [r * self._gate(mask_keep, x.shape[0], scale) for r in residuals]
+        gate = self._gate(mask_keep, x.shape[0], scale)
+        return [r * gate for r in residuals]
 
     def _gate(self, mask_keep, batch: int, scale: float):
         """Per-sample factor of the residuals: `scale`, times mask_keep (B,) for a mask ControlNet.

@@ -5,7 +5,7 @@ L = Σ_k w_k · mean|φ_k(x̂) − φ_k(x)| over the backbone's feature taps φ_
 - the project's own segmenter (the default): its four encoder stage maps, w = (1/8, 1/4, 1/2, 1).
   Its definition lives in `evaluation/`, which `gan/` must not import, so the training script
   loads the checkpoint named by `loss.perceptual_weights` and passes the network in
-  (`SegmenterPerceptualLoss(backbone)`: any module with `encode(images) -> list of maps`).
+  (`SegmenterBackbone`: the network, any module with `encode(images) -> list of maps`, and its size).
 - VGG19 from a user file: a safetensors file with torchvision's `features.{i}.weight/bias` keys
   (i = 0, 2, 5, ..., 28; the convs up to conv5_1); taps relu1_1 ... relu5_1, w = (1/32, 1/16,
   1/8, 1/4, 1). Inputs in [-1, 1] are mapped to [0, 1] and normalised with the ImageNet statistics
