@@ -49,6 +49,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--judge", required=True, type=Path, help="segmenter checkpoint")
     parser.add_argument("--data", default="data/synth-bench", help="synth-bench root (default: %(default)s)")
+    parser.add_argument("--flip-test", choices=("checkpoint", "on", "off"), default="checkpoint",
+                        help="test-time flip: as the checkpoint's config says (default), or forced on/off")
     args = parser.parse_args()
     from evaluation import contest  # noqa: PLC0415
     from evaluation.baselines import fit_class_colours, shuffled_colours  # noqa: PLC0415
@@ -58,7 +60,7 @@ def main() -> None:
 
     start = time.perf_counter()
     cfg = DataConfig(**{**SYNTH_BENCH.__dict__, "root": args.data})
-    judge = Judge(args.judge)
+    judge = Judge(args.judge, flip_test={"checkpoint": None, "on": True, "off": False}[args.flip_test])
     train, val, test = (load_split(cfg, s, progress=True) for s in ("train", "val", "test"))
     colours = fit_class_colours(LandscapeDataset(cfg, "train"))
     noise = np.random.default_rng(0).integers(0, 256, test.images.shape, dtype=np.uint8)
@@ -67,7 +69,7 @@ def main() -> None:
             "shuffled-colour painting": (painted(test.masks, shuffled_colours(colours)), test.masks),
             "uniform noise": (noise, test.masks)}
     print(f"judge {args.judge} ({judge.digest}), reference: {len(train.images)} train images, "
-          f"size {judge.width}x{judge.height}\n")
+          f"size {judge.width}x{judge.height}, test-time flip {'on' if judge.flip_test else 'off'}\n")
     print("| images | n | mask acc | mIoU | FD-seg vs train | KID-seg vs train |\n|---|---|---|---|---|---|")
     print("\n".join(table_rows(judge, sets, judge.features(train.images))))
     self_style = np.mean([contest.style_score(im, im) for im in test.images])

@@ -11,6 +11,8 @@ contest); slots 1..K-1 are the references of other test masks (mask i, slot k: t
                       reference (what s_ref = 0 gives), sampled once per mask, the same for every slot
     + color match     the pipeline's --color-match (Lab mean/std transfer from the reference,
                       lsgen.data.color.match_color) applied to the same samples
+    ref on, strength s  (--ref-strengths) ref on, sampling started from the reference's latents
+                      noised to level s (IIDM's img2img route, --ref-strength of sample.py; 1 = noise)
     real              the ground-truth test image (ceiling; the same image for every slot)
 Columns:
     corr contest ref  contest style correlation (colour-histogram Pearson, [-1, 1]) with slot 0's ref
@@ -27,6 +29,7 @@ Example (on the trained UNet of a run):
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -50,6 +53,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--judge", required=True, help=f"segmenter checkpoint (e.g. {sc.DEFAULT_JUDGE})")
     parser.add_argument("--n", type=positive_int, default=32, help="test masks (default: %(default)s)")
     parser.add_argument("--refs-per-mask", type=positive_int, default=4, help="K references per mask (default: 4)")
+    parser.add_argument("--ref-strengths", type=float, nargs="*", default=[],
+                        help="extra 'ref on' rows started from the reference noised to these levels in (0, 1)")
     sc.add_common_args(parser)
     return parser.parse_args(argv)
 
@@ -95,15 +100,20 @@ def color_matched(images: np.ndarray, refs: np.ndarray) -> np.ndarray:
     return np.stack([[match_color(im, ref) for im, ref in zip(row, ref_row)] for row, ref_row in zip(images, refs)])
 
 
+def sample_ref_on(pipe, masks: np.ndarray, refs: np.ndarray, options, batch_size: int, progress: bool,
+                  label: str = "ref on") -> np.ndarray:
+    """(n, K, H, W, 3) uint8: slot k sampled with refs[:, k]; the same seed for every slot."""
+    return np.stack([sc.sample_masks(pipe, masks, refs[:, s], options, batch_size, progress, f"{label}, slot {s}")[0]
+                     for s in range(refs.shape[1])], axis=1)
+
+
 def sample_slots(pipe, masks: np.ndarray, refs: np.ndarray, options, batch_size: int,
                  progress: bool) -> tuple[np.ndarray, np.ndarray]:
     """(ref on, ref off) samples, each (n, K, H, W, 3) uint8; slot k of ref on used refs[:, k], ref
     off had no reference (one sampling, repeated over the slots). Same seed for every slot."""
-    k = refs.shape[1]
-    on = np.stack([sc.sample_masks(pipe, masks, refs[:, s], options, batch_size, progress, f"ref on, slot {s}")[0]
-                   for s in range(k)], axis=1)
+    on = sample_ref_on(pipe, masks, refs, options, batch_size, progress)
     off, _ = sc.sample_masks(pipe, masks, None, options, batch_size, progress, "ref off")
-    return on, np.repeat(off[:, None], k, axis=1)
+    return on, np.repeat(off[:, None], refs.shape[1], axis=1)
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -113,6 +123,8 @@ def run(args: argparse.Namespace) -> dict:
     from evaluation.protocol import load_split  # noqa: PLC0415
 
     sc.check_files(args.checkpoint, args.judge, args.vae)
+    if any(not 0.0 < s < 1.0 for s in args.ref_strengths):
+        raise ValueError(f"--ref-strengths must lie in (0, 1), got {args.ref_strengths}")
     progress, start = not args.no_progress, time.perf_counter()
     pipe, size = sc.load_pipeline(args.checkpoint, args.vae, args.size, args.device)
     test = load_split(sc.protocol_data(args.data, size), "test", args.n * args.refs_per_mask, progress)
@@ -125,10 +137,14 @@ def run(args: argparse.Namespace) -> dict:
     options = SampleOptions(sampler=args.sampler, steps=args.steps, guidance_mask=args.guidance_mask,
                             guidance_ref=args.guidance_ref, seed=args.seed)
     on, off = sample_slots(pipe, masks, refs, options, args.batch_size, progress)
-    judge = Judge(args.judge, batch_size=args.batch_size)
     configs = {"ref on": on, "ref on + color match": color_matched(on, refs), "ref off": off,
-               "ref off + color match": color_matched(off, refs),
-               "real (ground truth)": np.repeat(test.images[:n, None], args.refs_per_mask, axis=1)}
+               "ref off + color match": color_matched(off, refs)}
+    for strength in args.ref_strengths:
+        img2img = dataclasses.replace(options, ref_strength=strength)
+        configs[f"ref on, strength {strength:g}"] = sample_ref_on(pipe, masks, refs, img2img, args.batch_size,
+                                                                  progress, f"ref on, strength {strength:g}")
+    configs["real (ground truth)"] = np.repeat(test.images[:n, None], args.refs_per_mask, axis=1)
+    judge = Judge(args.judge, batch_size=args.batch_size)
     scores = {name: slot_scores(images, refs, masks, judge, progress) for name, images in configs.items()}
     protocol = {"checkpoint": str(args.checkpoint), "data": str(args.data), "size": list(size), "masks": n,
                 "mask_names": test.names[:n], "ref_slots": slots, "refs_per_mask": args.refs_per_mask,

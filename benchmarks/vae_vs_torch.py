@@ -70,10 +70,11 @@ class JittorRunner:
         self.updater = Updater(dict(vae.state_dict()), OptimConfig(lr=1e-4, clip_grad_norm=1.0), 1000)
         self.step = 0
 
-    def loss(self):
+    def loss(self, smooth: bool = False):
         posterior = self.model.encode(self.v["images"])
         recon = self.model.decode(posterior.mean + posterior.std * self.v["noise"])
-        return (recon - self.v["images"]).abs().mean() + KL_WEIGHT * posterior.kl().mean(), recon
+        error = recon - self.v["images"]
+        return (error.sqr() if smooth else error.abs()).mean() + KL_WEIGHT * posterior.kl().mean(), recon
 
     def forward(self):
         with self.jt.no_grad():
@@ -106,11 +107,12 @@ class TorchRunner:
         self.v = {k: torch.from_numpy(a.copy()).contiguous(memory_format=fmt) for k, a in arrays.items()}
         self.optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.0)
 
-    def loss(self):
+    def loss(self, smooth: bool = False):
         mean, logvar = self.model.encode(self.v["images"])
         recon = self.model.decode(mean + (0.5 * logvar).exp() * self.v["noise"])
         kl = 0.5 * (mean**2 + logvar.exp() - 1.0 - logvar).flatten(1).sum(1)
-        return (recon - self.v["images"]).abs().mean() + KL_WEIGHT * kl.mean(), recon
+        error = recon - self.v["images"]
+        return (error.square() if smooth else error.abs()).mean() + KL_WEIGHT * kl.mean(), recon
 
     def forward(self):
         with self.torch.no_grad():
@@ -129,20 +131,28 @@ class TorchRunner:
 
 
 def assert_equal(jr: JittorRunner, tr: TorchRunner, tol: float = 1e-4) -> dict:
-    """Same reconstruction, decode, loss and parameter gradients, else AssertionError."""
+    """Same reconstruction, decode, loss and parameter gradients, else AssertionError. Gradients are
+    compared on the squared error: L1's gradient is sign(recon - image), and a pixel where the two
+    frameworks' float rounding puts recon on either side of the image flips it (one flip in ~6e5
+    pixels already moves a parameter's gradient by ~2/sqrt(6e5) = 3e-3 relative)."""
     errors = {"forward": max_rel(jr.forward().numpy(), tr.forward().numpy()),
               "decode": max_rel(jr.decode().numpy(), tr.decode().numpy())}
-    loss, _ = jr.loss()
+    l1_loss, _ = jr.loss()
+    l1_torch, _ = tr.loss()
+    errors["l1_loss"] = abs(l1_loss.item() - l1_torch.item()) / abs(l1_torch.item())
+    loss, _ = jr.loss(smooth=True)
     names = list(dict(jr.model.state_dict()))
     params = dict(jr.model.state_dict())
     grads = jr.jt.grad(loss, [params[n] for n in names])
-    t_loss, _ = tr.loss()
+    t_loss, _ = tr.loss(smooth=True)
     t_loss.backward()
     t_params = dict(tr.model.named_parameters())
     errors["loss"] = abs(loss.item() - t_loss.item()) / abs(t_loss.item())
     errors["grads"] = grad_error([g.numpy() for g in grads], [t_params[n].grad.numpy() for n in names])
     tr.optimizer.zero_grad(set_to_none=True)
-    bad = {k: e for k, e in errors.items() if not e <= (10 * tol if k == "grads" else tol)}
+    # losses are float32 means over ~6e5 pixels, gradients sums of as many terms: their
+    # accumulation order differs between the frameworks, hence 10x the element-wise tolerance
+    bad = {k: e for k, e in errors.items() if not e <= (tol if k in ("forward", "decode") else 10 * tol)}
     assert not bad, f"Jittor and PyTorch disagree: {bad}"
     return errors
 

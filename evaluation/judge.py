@@ -30,9 +30,12 @@ def is_segmenter_checkpoint(path: str | Path) -> bool:
 
 
 class Judge:
-    """Loads a segmenter checkpoint (EMA weights when present) and scores batches of images."""
+    """Loads a segmenter checkpoint (EMA weights when present) and scores batches of images.
+    `flip_test` None follows the checkpoint's config (SegmenterConfig.flip_test); True/False
+    overrides it (a measurement of what the flip buys, not a judge to report scores with)."""
 
-    def __init__(self, path: str | Path, batch_size: int = 16, use_ema: bool = True):
+    def __init__(self, path: str | Path, batch_size: int = 16, use_ema: bool = True,
+                 flip_test: bool | None = None):
         meta = ckpt.read_metadata(path)
         if meta["kind"] != KIND:
             raise ckpt.CheckpointError(f"{path}: checkpoint kind is {meta['kind']!r}, expected {KIND!r}")
@@ -40,6 +43,7 @@ class Judge:
         has_ema = any(k.startswith("ema.") for k in ckpt.read_arrays(path))
         ckpt.load_weights(self.model, path, kind=KIND, prefix="ema." if use_ema and has_ema else "")
         self.model.eval()
+        self.flip_test = self.model.cfg.flip_test if flip_test is None else bool(flip_test)
         if "image_size" not in meta:
             raise ckpt.CheckpointError(f"{path}: segmenter checkpoint has no image_size metadata")
         size = json.loads(meta["image_size"])
@@ -53,12 +57,16 @@ class Judge:
         return np.stack([to_model_image(resize_image(im, self.width, self.height)) for im in images])
 
     def analyse(self, images: np.ndarray, progress: bool = False, desc: str = "judge") -> tuple[np.ndarray, np.ndarray]:
-        """(N, H, W, 3) uint8 -> predictions (N, h, w) int32 and pooled features (N, D) float64."""
+        """(N, H, W, 3) uint8 -> predictions (N, h, w) int32 and pooled features (N, D) float64.
+        With flip_test the prediction is the argmax of the summed logits of the image and its mirror
+        (mirrored back); the pooled features are always the unflipped image's."""
         preds, feats = [], []
         for start in tqdm(range(0, len(images), self.batch_size), desc=desc, disable=not progress, leave=False):
             x = jt.array(self._inputs(images[start:start + self.batch_size]))
             with jt.no_grad():
                 logits, pooled = self.model.analyse(x)
+                if self.flip_test:
+                    logits = logits + self.model(x[:, :, :, ::-1])[:, :, :, ::-1]
                 preds.append(jt.argmax(logits, dim=1)[0].int32().numpy())
                 feats.append(pooled.numpy().astype(np.float64))
         return np.concatenate(preds), np.concatenate(feats)

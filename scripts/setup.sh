@@ -4,20 +4,24 @@
 #   bash scripts/setup.sh            # runtime install (venv in .venv)
 #   bash scripts/setup.sh --test     # + test extras: pytest; torch, pytorch-fid, diffusers as oracles;
 #                                    #   the paint page's web extras and Debian's chromium
+#   bash scripts/setup.sh --no-warmup  # skip compiling the models' kernels (scripts/warmup.py)
 #
 # Idempotent: every step checks whether its result already exists; a second run is fast and
 # changes nothing. Steps: Debian packages (oneDNN, Open MPI) -> venv -> pip install -e . ->
 # Debian oneDNN wired into Jittor's cache dir (Jittor would otherwise download its own) ->
-# GPU patches when an NVIDIA GPU is visible -> first Jittor compile.
+# GPU patches when an NVIDIA GPU is visible -> first Jittor compile -> the models' kernels compiled
+# once (scripts/warmup.py), so that the first training step does not pay for them.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${LSGEN_VENV:-$ROOT/.venv}"
 EXTRAS=""
+WARMUP=1
 for arg in "$@"; do
   case "$arg" in
     --test) EXTRAS="[test,ref,ui,ui-test]" ;;
-    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    --no-warmup) WARMUP=0 ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
     *) echo "setup.sh: unknown option $arg (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -64,4 +68,11 @@ fi
 
 step "first Jittor import (compiles once, ~3-4 min on 2 cores; cached in ~/.cache/jittor)"
 "$PY" -m lsgen.setup_env check
+
+warm_stamp="$VENV/.lsgen-kernels-warm"
+if [ "$WARMUP" = 1 ] && [ ! -f "$warm_stamp" ]; then
+  step "compiling the VAE and UNet kernels once (scripts/warmup.py, ~2-4 min on 2 cores)"
+  "$PY" "$ROOT/scripts/warmup.py"
+  touch "$warm_stamp"
+fi
 step "done. Python: $PY"

@@ -50,9 +50,11 @@ def test_style_transfer_table(tiny_unet_run, tiny_judge, tmp_path, capsys):
     from benchmarks.sampling_common import protocol_data
 
     run, data = tiny_unet_run
-    result = style_transfer.main(common(run, data, tiny_judge, tmp_path, "--n", "2", "--refs-per-mask", "2"))
+    result = style_transfer.main(common(run, data, tiny_judge, tmp_path, "--n", "2", "--refs-per-mask", "2",
+                                        "--ref-strengths", "0.5"))
     rows = {r["config"]: r for r in result["rows"]}
-    assert list(rows) == ["ref on", "ref on + color match", "ref off", "ref off + color match", "real (ground truth)"]
+    assert list(rows) == ["ref on", "ref on + color match", "ref off", "ref off + color match",
+                          "ref on, strength 0.5", "real (ground truth)"]
     for name, scores in result["per_image"].items():
         assert scores["corr"].shape == scores["acc"].shape == (2, 2)
         assert np.all(np.abs(scores["corr"]) <= 1) and np.all((scores["acc"] >= 0) & (scores["acc"] <= 1))
@@ -71,6 +73,9 @@ def test_style_transfer_table(tiny_unet_run, tiny_judge, tmp_path, capsys):
     own = [style_correlation(im, ref) for im, ref in zip(plain, test.refs)]
     np.testing.assert_allclose(result["per_image"]["ref on"]["corr"][:, 0], own)
     np.testing.assert_array_equal(style_transfer.color_matched(plain[:, None], test.refs[:, None])[:, 0], matched)
+    img2img = pipe.generate(test.masks, replace(options, ref_strength=0.5), test.refs)
+    np.testing.assert_allclose(result["per_image"]["ref on, strength 0.5"]["corr"][:, 0],
+                               [style_correlation(im, ref) for im, ref in zip(img2img, test.refs)])
     saved = json.loads((tmp_path / "out.json").read_text())
     assert [r["config"] for r in saved["rows"]] == list(rows) and saved["protocol"]["ref_route"] is True
 

@@ -37,7 +37,7 @@ def test_config_rejects_inconsistent_stages():
 def test_shipped_configs_load():
     from evaluation.train_segmenter import SECTIONS
 
-    for name in ("tiny", "small", "small-v2"):
+    for name in ("tiny", "small", "small-v2", "small-v4"):
         sections = load_config(f"configs/segmenter/{name}.json", SECTIONS)
         assert isinstance(sections["model"], SegmenterConfig)
     assert sections["data"].root == "data/synth-bench" and (sections["data"].width, sections["data"].height) == (128, 96)
@@ -177,3 +177,46 @@ def test_refiner_starts_as_the_upsampled_logits_at_half_resolution():
     np.testing.assert_allclose(refined.numpy(), resize_bilinear(plain, (20, 28)).numpy(), atol=1e-5)
     with pytest.raises(ValueError, match="images too"):
         model.decode(feats)
+
+
+def _judge_checkpoint(tmp_path, cfg):
+    from lsgen import checkpoint as ckpt
+
+    jt.set_global_seed(0)
+    model = Segmenter(cfg)
+    path = tmp_path / "judge.safetensors"
+    ckpt.save_weights(path, ckpt.module_arrays(model), "segmenter", cfg, 0,
+                      {"image_size": json.dumps({"width": 56, "height": 40})})
+    return path
+
+
+def test_flip_test_judge_is_mirror_equivariant_and_sums_both_views(tmp_path):
+    """With flip_test the judge's labels are the argmax of logits(x) + mirror(logits(mirror(x))): the
+    labels of a mirrored image are the mirrored labels, and the pooled features stay the plain pass's."""
+    from evaluation.judge import Judge
+
+    path = _judge_checkpoint(tmp_path, SegmenterConfig(**{**TINY_REFINED.__dict__, "flip_test": True}))
+    images = np.random.default_rng(4).integers(0, 256, (3, 40, 56, 3), dtype=np.uint8)
+    flipping, plain = Judge(path, batch_size=2), Judge(path, batch_size=2, flip_test=False)
+    assert flipping.flip_test and not plain.flip_test
+    preds, feats = flipping.analyse(images)
+    mirrored_preds, _ = flipping.analyse(images[:, :, ::-1].copy())
+    np.testing.assert_array_equal(mirrored_preds, preds[:, :, ::-1])
+    plain_preds, plain_feats = plain.analyse(images)
+    np.testing.assert_allclose(feats, plain_feats, rtol=1e-5, atol=1e-6)
+    x = jt.array(flipping._inputs(images))
+    with jt.no_grad():
+        summed = flipping.model(x).numpy() + flipping.model(x[:, :, :, ::-1]).numpy()[:, :, :, ::-1]
+    np.testing.assert_array_equal(preds, summed.argmax(1))
+    assert (plain_preds != preds).any()       # the flip changes some labels of an untrained judge
+
+
+def test_judge_without_flip_test_in_its_config_keeps_single_view_scores(tmp_path):
+    from evaluation.judge import Judge
+
+    judge = Judge(_judge_checkpoint(tmp_path, TINY_V2), batch_size=2)
+    assert not judge.flip_test
+    images = np.random.default_rng(5).integers(0, 256, (2, 40, 56, 3), dtype=np.uint8)
+    with jt.no_grad():
+        expected = judge.model(jt.array(judge._inputs(images))).numpy().argmax(1)
+    np.testing.assert_array_equal(judge.analyse(images)[0], expected)
