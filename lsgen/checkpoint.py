@@ -97,6 +97,9 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"{path}: not a readable safetensors file ({err})") from err
     if meta.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not an lsgen checkpoint (format={meta.get('format')!r})")
+    if "config" not in meta or "step" not in meta:
+        raise CheckpointError(f"{path}: holds no model config (a training-state file?); "
+                              "pass the model checkpoint stepNNNNNNN.safetensors")
     meta["config"] = json.loads(meta["config"])
     meta["step"] = int(meta["step"])
     return meta

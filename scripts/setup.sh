@@ -66,12 +66,12 @@ if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L 2>/dev/null | grep -q 
   "$PY" -m lsgen.setup_env patch-cuda
 fi
 
-step "first Jittor import (compiles once, ~3-4 min on 2 cores; cached in ~/.cache/jittor)"
+step "first Jittor import (compiles once, ~3-8 min on 2 cores; cached in ~/.cache/jittor)"
 "$PY" -m lsgen.setup_env check
 
 warm_stamp="$VENV/.lsgen-kernels-warm"
 if [ "$WARMUP" = 1 ] && [ ! -f "$warm_stamp" ]; then
-  step "compiling the VAE and UNet kernels once (scripts/warmup.py, ~2-4 min on 2 cores)"
+  step "compiling the VAE and UNet kernels once (scripts/warmup.py, ~2-7 min on 2 cores)"
   "$PY" "$ROOT/scripts/warmup.py"
   touch "$warm_stamp"
 fi

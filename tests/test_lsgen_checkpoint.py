@@ -57,6 +57,10 @@ def test_corrupt_missing_and_foreign_files(tmp_path):
     save_file({"a": np.zeros(2, np.float32)}, str(tmp_path / "foreign.safetensors"))
     with pytest.raises(ckpt.CheckpointError, match="not an lsgen checkpoint"):
         ckpt.read_metadata(tmp_path / "foreign.safetensors")
+    save_file({"a": np.zeros(2, np.float32)}, str(tmp_path / "x.state.safetensors"),
+              metadata={"format": ckpt.FORMAT, "kind": "state"})
+    with pytest.raises(ckpt.CheckpointError, match="holds no model config"):
+        ckpt.read_metadata(tmp_path / "x.state.safetensors")
 
 
 def test_atomic_write_keeps_old_file_on_failure(tmp_path):
