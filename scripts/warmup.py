@@ -53,7 +53,7 @@ def train_updates(task, batch: dict, updates: int = 2) -> None:
                 phase.updater.backward(phase.loss_fn(dict(batch), step)["loss"])
                 phase.updater.apply(step)
         ema.update(task.model)
-        jt.sync_all(True)
+    jt.sync_all(True)  # lazy graph: execute it once, so every kernel is compiled now, not at first real use
 
 
 def warm_vae(name: str, rng: np.random.Generator):
