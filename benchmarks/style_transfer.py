@@ -17,6 +17,7 @@ contest); slots 1..K-1 are the references of other test masks (mask i, slot k: t
 Columns:
     corr contest ref  contest style correlation (colour-histogram Pearson, [-1, 1]) with slot 0's ref
     corr own ref      the same with the reference each output was made with, over all K slots
+    score own ref     corr own ref mapped to the contest's style score in [0, 1]: (corr + 1) / 2
     corr other refs   ... with the mask's K-1 other references (a ref-following model: own >> other)
     mask acc          segmenter judge pixel accuracy against the mask, mean over masks and slots
     spread per mask   mean over masks of (max - min over the K slots) of the mask accuracy
@@ -39,10 +40,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import sampling_common as sc  # noqa: E402
+from evaluation.contest import score_from_correlation  # noqa: E402
 from lsgen.cli import positive_int, run_cli  # noqa: E402
 
-HEADER = ["config", "corr contest ref", "corr own ref", "corr other refs", "mask acc", "spread per mask",
-          "slot dev", "within ±1%"]
+HEADER = ["config", "corr contest ref", "corr own ref", "score own ref", "corr other refs", "mask acc",
+          "spread per mask", "slot dev", "within ±1%"]
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -88,6 +90,7 @@ def summary(name: str, scores: dict) -> dict:
     slot_dev = float(np.abs(acc.mean(0) - acc.mean()).max())
     return {"config": name, "corr_contest_ref": float(scores["corr"][:, 0].mean()),
             "corr_own_ref": float(scores["corr"].mean()),
+            "score_own_ref": float(score_from_correlation(scores["corr"]).mean()),
             "corr_other_refs": None if np.isnan(scores["corr_other"]).all() else float(scores["corr_other"].mean()),
             "mask_acc": float(acc.mean()), "spread_per_mask": float((acc.max(1) - acc.min(1)).mean()),
             "slot_dev": slot_dev, "within_1pct": bool(slot_dev <= 0.01)}
@@ -158,7 +161,7 @@ def run(args: argparse.Namespace) -> dict:
 def table_rows(rows: list[dict]) -> list[list]:
     def cell(value):
         return "n/a" if value is None else ("yes" if value else "no") if isinstance(value, bool) else value
-    keys = ["config", "corr_contest_ref", "corr_own_ref", "corr_other_refs", "mask_acc", "spread_per_mask",
+    keys = ["config", "corr_contest_ref", "corr_own_ref", "score_own_ref", "corr_other_refs", "mask_acc", "spread_per_mask",
             "slot_dev", "within_1pct"]
     return [[cell(row[key]) for key in keys] for row in rows]
 

@@ -48,9 +48,15 @@ def style_correlation(image: np.ndarray, reference: np.ndarray) -> float:
     return float(np.mean([_correlation(h1[c], h2[c]) for c in range(3)]))
 
 
+def score_from_correlation(corr):
+    """The contest's mapping of a style correlation in [-1, 1] to a score in [0, 1]: (corr + 1) / 2.
+    Works on floats and numpy arrays alike."""
+    return 0.5 * corr + 0.5
+
+
 def style_score(image: np.ndarray, reference: np.ndarray) -> float:
-    """style_correlation mapped linearly to [0, 1]: (corr + 1) / 2 (1 for an image with itself)."""
-    return 0.5 * style_correlation(image, reference) + 0.5
+    """style_correlation mapped linearly to [0, 1] (score_from_correlation; 1 for an image with itself)."""
+    return score_from_correlation(style_correlation(image, reference))
 
 
 # --- composites -----------------------------------------------------------------------------

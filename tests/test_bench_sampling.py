@@ -62,6 +62,8 @@ def test_style_transfer_table(tiny_unet_run, tiny_judge, tmp_path, capsys):
     off = rows["ref off"]
     assert off["spread_per_mask"] == 0 and off["slot_dev"] == pytest.approx(0, abs=1e-12) and off["within_1pct"]
     assert off["corr_own_ref"] == pytest.approx(off["corr_other_refs"])
+    for row in rows.values():  # the contest's score is the mean of (corr + 1) / 2, a linear map
+        assert row["score_own_ref"] == pytest.approx((row["corr_own_ref"] + 1) / 2)
     test = load_split(protocol_data(data, (64, 48)), "test", 2)
     ceiling = np.mean([style_correlation(im, ref) for im, ref in zip(test.images, test.refs)])
     assert rows["real (ground truth)"]["corr_contest_ref"] == pytest.approx(ceiling)

@@ -54,5 +54,7 @@ def test_style_correlation_is_mean_channel_pearson_of_256_bin_histograms():
     dark, bright = np.full((8, 8, 3), 10, np.uint8), np.full((8, 8, 3), 240, np.uint8)
     assert contest.style_correlation(dark, bright) < 0       # disjoint single-bin histograms
     assert 0 <= contest.style_score(dark, bright) < 0.5
+    assert contest.style_score(a, b) == pytest.approx((expected + 1) / 2)
+    np.testing.assert_allclose(contest.score_from_correlation(np.array([-1.0, 0.0, 1.0])), [0.0, 0.5, 1.0])
     with pytest.raises(ValueError):
         contest.style_correlation(a.astype(np.float32), b)
