@@ -50,6 +50,7 @@ class SegmenterConfig:
     decoder_width: int = 256
     dropout: float = 0.1                               # before the classifier
     refine_hidden: int = 0                             # > 0: residual logit refinement at stride 2 (LogitRefiner)
+    refine_layers: int = 1                             # 3x3 conv-BN-ReLU layers mixing logits and image in the refiner
     input_norm: str = "none"                           # none | standardise (see Segmenter.prepare)
     flip_test: bool = False                            # the judge averages the logits of the image and its mirror
 
@@ -57,6 +58,8 @@ class SegmenterConfig:
         if self.input_norm not in INPUT_NORMS:
             raise ValueError(f"input_norm must be one of {INPUT_NORMS}, got {self.input_norm!r}")
         lengths = {len(v) for v in (self.widths, self.depths, self.heads, self.sr_ratios, self.strides)}
+        if self.refine_layers < 1:
+            raise ValueError(f"refine_layers must be >= 1, got {self.refine_layers}")
         if len(lengths) != 1:
             raise ValueError("widths, depths, heads, sr_ratios and strides must have one entry per stage")
         for width, heads in zip(self.widths, self.heads):
@@ -206,14 +209,15 @@ def conv_bn_relu(cin: int, cout: int, stride: int = 1):
 
 class LogitRefiner(nn.Module):
     """Residual refinement of the classifier's logits at stride 2, guided by the image: a strided conv
-    of the image and the bilinearly upsampled logits -> conv_bn_relu -> 3x3 conv, added to the
-    upsampled logits. The last conv starts at zero, so training starts from the unrefined logits.
+    of the image and the bilinearly upsampled logits -> `layers` conv_bn_relu -> 3x3 conv, added to
+    the upsampled logits. The last conv starts at zero, so training starts from the unrefined logits.
     logits (B, K, h, w), images (B, 3, H, W) -> (B, K, ceil(H/2), ceil(W/2))."""
 
-    def __init__(self, num_classes: int, hidden: int):
+    def __init__(self, num_classes: int, hidden: int, layers: int = 1):
         super().__init__()
         self.stem = conv_bn_relu(3, hidden, stride=2)
-        self.mix = conv_bn_relu(num_classes + hidden, hidden)
+        mixers = [conv_bn_relu(num_classes + hidden, hidden)] + [conv_bn_relu(hidden, hidden) for _ in range(layers - 1)]
+        self.mix = mixers[0] if layers == 1 else nn.Sequential(*mixers)
         self.out = nn.Conv2d(hidden, num_classes, 3, padding=1)
         self.out.weight.assign(jt.zeros_like(self.out.weight))
         self.out.bias.assign(jt.zeros_like(self.out.bias))
@@ -237,7 +241,7 @@ class Segmenter(nn.Module):
         self.fuse = nn.Sequential(nn.Conv2d(dw * len(cfg.widths), dw, 1, bias=False), nn.BatchNorm2d(dw), nn.ReLU())
         self.dropout = nn.Dropout(cfg.dropout)
         self.classify = nn.Conv2d(dw, cfg.num_classes, 1)
-        self.refiner = LogitRefiner(cfg.num_classes, cfg.refine_hidden) if cfg.refine_hidden else None
+        self.refiner = LogitRefiner(cfg.num_classes, cfg.refine_hidden, cfg.refine_layers) if cfg.refine_hidden else None
 
     def prepare(self, images):
         """(B, 3, H, W) in [-1, 1] -> the encoder's input (B, 3, H, W): the images ("none") or each

@@ -32,6 +32,8 @@ def test_config_rejects_inconsistent_stages():
         SegmenterConfig(depths=(1, 1, 1))
     with pytest.raises(ValueError, match="divisible"):
         SegmenterConfig(widths=(32, 64, 161, 256))
+    with pytest.raises(ValueError, match="refine_layers"):
+        SegmenterConfig(refine_hidden=8, refine_layers=0)
 
 
 def test_shipped_configs_load():
@@ -163,9 +165,12 @@ def test_pixel_cross_entropy_matches_numpy_and_jittor():
     assert abs(jt.nn.cross_entropy_loss(jt.array(logits), jt.array(ids)).item() - expected) < 1e-5
 
 
-def test_refiner_starts_as_the_upsampled_logits_at_half_resolution():
+@pytest.mark.parametrize("layers", [1, 2])
+def test_refiner_starts_as_the_upsampled_logits_at_half_resolution(layers):
     jt.set_global_seed(0)
-    model = Segmenter(TINY_REFINED)
+    model = Segmenter(SegmenterConfig(**{**TINY_REFINED.__dict__, "refine_layers": layers}))
+    mixers = [m for m in model.refiner.mix.modules() if isinstance(m, jt.nn.Conv2d)]
+    assert len(mixers) == layers
     model.eval()
     x = _images()
     with jt.no_grad():
