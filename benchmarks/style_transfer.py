@@ -14,6 +14,8 @@ contest); slots 1..K-1 are the references of other test masks (mask i, slot k: t
     ref on, strength s  (--ref-strengths) ref on, sampling started from the reference's latents
                       noised to level s (IIDM's img2img route, --ref-strength of sample.py; 1 = noise)
     real              the ground-truth test image (ceiling; the same image for every slot)
+    real through the VAE  decode(encode(ground truth)) with the pipeline's VAE: the colours any sampler
+                      can reach through this VAE (the pipeline's ceiling)
 Columns:
     corr contest ref  contest style correlation (colour-histogram Pearson, [-1, 1]) with slot 0's ref
     corr own ref      the same with the reference each output was made with, over all K slots
@@ -103,6 +105,21 @@ def color_matched(images: np.ndarray, refs: np.ndarray) -> np.ndarray:
     return np.stack([[match_color(im, ref) for im, ref in zip(row, ref_row)] for row, ref_row in zip(images, refs)])
 
 
+def vae_round_trip(pipe, images: np.ndarray, batch_size: int) -> np.ndarray:
+    """(N, H, W, 3) uint8 -> decode(mean(encode(x))) through the pipeline's VAE, (N, H, W, 3) uint8: the
+    best colours a sampler can reach through this VAE (the pipeline's ceiling)."""
+    from lsgen.data.io import from_model_image, to_model_image  # noqa: PLC0415
+    from lsgen.runtime import jt  # noqa: PLC0415
+
+    out = []
+    for start in range(0, len(images), batch_size):
+        x = jt.array(np.stack([to_model_image(im) for im in images[start:start + batch_size]]))
+        with jt.no_grad():
+            decoded = pipe.vae.decode(pipe.vae.encode(x).mean).numpy()
+        out.extend(from_model_image(im) for im in decoded)
+    return np.stack(out)
+
+
 def sample_ref_on(pipe, masks: np.ndarray, refs: np.ndarray, options, batch_size: int, progress: bool,
                   label: str = "ref on") -> np.ndarray:
     """(n, K, H, W, 3) uint8: slot k sampled with refs[:, k]; the same seed for every slot."""
@@ -147,6 +164,8 @@ def run(args: argparse.Namespace) -> dict:
         configs[f"ref on, strength {strength:g}"] = sample_ref_on(pipe, masks, refs, img2img, args.batch_size,
                                                                   progress, f"ref on, strength {strength:g}")
     configs["real (ground truth)"] = np.repeat(test.images[:n, None], args.refs_per_mask, axis=1)
+    configs["real through the VAE"] = np.repeat(vae_round_trip(pipe, test.images[:n], args.batch_size)[:, None],
+                                                args.refs_per_mask, axis=1)
     judge = Judge(args.judge, batch_size=args.batch_size)
     scores = {name: slot_scores(images, refs, masks, judge, progress) for name, images in configs.items()}
     protocol = {"checkpoint": str(args.checkpoint), "data": str(args.data), "size": list(size), "masks": n,

@@ -54,7 +54,7 @@ def test_style_transfer_table(tiny_unet_run, tiny_judge, tmp_path, capsys):
                                         "--ref-strengths", "0.5"))
     rows = {r["config"]: r for r in result["rows"]}
     assert list(rows) == ["ref on", "ref on + color match", "ref off", "ref off + color match",
-                          "ref on, strength 0.5", "real (ground truth)"]
+                          "ref on, strength 0.5", "real (ground truth)", "real through the VAE"]
     for name, scores in result["per_image"].items():
         assert scores["corr"].shape == scores["acc"].shape == (2, 2)
         assert np.all(np.abs(scores["corr"]) <= 1) and np.all((scores["acc"] >= 0) & (scores["acc"] <= 1))
@@ -78,6 +78,14 @@ def test_style_transfer_table(tiny_unet_run, tiny_judge, tmp_path, capsys):
     img2img = pipe.generate(test.masks, replace(options, ref_strength=0.5), test.refs)
     np.testing.assert_allclose(result["per_image"]["ref on, strength 0.5"]["corr"][:, 0],
                                [style_correlation(im, ref) for im, ref in zip(img2img, test.refs)])
+    # the VAE row is the ground truth's round trip through the pipeline's VAE (posterior mean)
+    from lsgen.data.io import from_model_image, to_model_image
+    from lsgen.runtime import jt
+
+    x = jt.array(np.stack([to_model_image(im) for im in test.images]))
+    trip = [from_model_image(im) for im in pipe.vae.decode(pipe.vae.encode(x).mean).numpy()]
+    np.testing.assert_allclose(result["per_image"]["real through the VAE"]["corr"][:, 0],
+                               [style_correlation(im, ref) for im, ref in zip(trip, test.refs)], atol=1e-6)
     saved = json.loads((tmp_path / "out.json").read_text())
     assert [r["config"] for r in saved["rows"]] == list(rows) and saved["protocol"]["ref_route"] is True
 
