@@ -13,6 +13,8 @@ contest); slots 1..K-1 are the references of other test masks (mask i, slot k: t
                       lsgen.data.color.match_color) applied to the same samples
     ref on, strength s  (--ref-strengths) ref on, sampling started from the reference's latents
                       noised to level s (IIDM's img2img route, --ref-strength of sample.py; 1 = noise)
+    ref on, shuffled strength s  (--shuffled-ref-strengths) the same from the reference's latents with
+                      their positions shuffled (--ref-shuffle of sample.py): its colours, not its layout
     real              the ground-truth test image (ceiling; the same image for every slot)
     real through the VAE  decode(encode(ground truth)) with the pipeline's VAE: the colours any sampler
                       can reach through this VAE (the pipeline's ceiling)
@@ -59,6 +61,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--refs-per-mask", type=positive_int, default=4, help="K references per mask (default: 4)")
     parser.add_argument("--ref-strengths", type=float, nargs="*", default=[],
                         help="extra 'ref on' rows started from the reference noised to these levels in (0, 1)")
+    parser.add_argument("--shuffled-ref-strengths", type=float, nargs="*", default=[],
+                        help="the same from the reference's latents with their positions shuffled (--ref-shuffle)")
     sc.add_common_args(parser)
     return parser.parse_args(argv)
 
@@ -143,8 +147,9 @@ def run(args: argparse.Namespace) -> dict:
     from evaluation.protocol import load_split  # noqa: PLC0415
 
     sc.check_files(args.checkpoint, args.judge, args.vae)
-    if any(not 0.0 < s < 1.0 for s in args.ref_strengths):
-        raise ValueError(f"--ref-strengths must lie in (0, 1), got {args.ref_strengths}")
+    if any(not 0.0 < s < 1.0 for s in args.ref_strengths + args.shuffled_ref_strengths):
+        raise ValueError("--ref-strengths and --shuffled-ref-strengths must lie in (0, 1), got "
+                         f"{args.ref_strengths + args.shuffled_ref_strengths}")
     progress, start = not args.no_progress, time.perf_counter()
     pipe, size = sc.load_pipeline(args.checkpoint, args.vae, args.size, args.device)
     test = load_split(sc.protocol_data(args.data, size), "test", args.n * args.refs_per_mask, progress)
@@ -159,10 +164,11 @@ def run(args: argparse.Namespace) -> dict:
     on, off = sample_slots(pipe, masks, refs, options, args.batch_size, progress)
     configs = {"ref on": on, "ref on + color match": color_matched(on, refs), "ref off": off,
                "ref off + color match": color_matched(off, refs)}
-    for strength in args.ref_strengths:
-        img2img = dataclasses.replace(options, ref_strength=strength)
-        configs[f"ref on, strength {strength:g}"] = sample_ref_on(pipe, masks, refs, img2img, args.batch_size,
-                                                                  progress, f"ref on, strength {strength:g}")
+    strengths = [(s, False) for s in args.ref_strengths] + [(s, True) for s in args.shuffled_ref_strengths]
+    for strength, shuffle in strengths:
+        img2img = dataclasses.replace(options, ref_strength=strength, ref_shuffle=shuffle)
+        label = f"ref on, {'shuffled ' if shuffle else ''}strength {strength:g}"
+        configs[label] = sample_ref_on(pipe, masks, refs, img2img, args.batch_size, progress, label)
     configs["real (ground truth)"] = np.repeat(test.images[:n, None], args.refs_per_mask, axis=1)
     configs["real through the VAE"] = np.repeat(vae_round_trip(pipe, test.images[:n], args.batch_size)[:, None],
                                                 args.refs_per_mask, axis=1)

@@ -33,6 +33,7 @@ class SampleOptions:
     guidance_mask: float = 2.0         # s_mask (1 with s_ref = 0: plain conditional model)
     guidance_ref: float = 1.0          # s_ref (0: the reference is ignored)
     ref_strength: float = 1.0          # img2img from the reference: 1 = pure noise start
+    ref_shuffle: bool = False          # img2img from the reference's latents with their positions shuffled
     color_match: bool = False          # Lab mean/std transfer from the reference (post-process)
     eta: float = 0.0                   # DDIM stochasticity
     seed: int = 0
@@ -54,6 +55,16 @@ def guidance_branches(guidance_mask: float, guidance_ref: float, with_ref: bool)
     else:
         branches = [(0, 0, 1.0 - guidance_mask), (1, 0, guidance_mask - guidance_ref), (1, 1, guidance_ref)]
     return [b for b in branches if b[2] != 0.0]
+
+
+def shuffle_positions(latents, rng: np.random.Generator):
+    """(B, C, h, w) -> the same latent vectors with each image's h*w positions randomly permuted (all
+    channels together): the reference's latent values, hence its colour distribution, without its
+    layout, so an img2img start from it cannot leak the reference's regions into the output."""
+    values = latents.numpy()
+    b, c, h, w = values.shape
+    flat = values.reshape(b, c, h * w)
+    return jt.array(np.stack([image[:, rng.permutation(h * w)] for image in flat]).reshape(b, c, h, w))
 
 
 def unet_configs(meta: dict) -> tuple[UNetConfig, ScheduleConfig]:
@@ -161,7 +172,9 @@ class LandscapePipeline:
 
     def start(self, shape: tuple, ref_images: np.ndarray | None, options: SampleOptions, rng):
         """(x_start, timesteps). ref_strength s < 1 starts from the reference's latents noised to
-        the s-th fraction of the trajectory (SDEdit, Meng et al. 2022; IIDM's route)."""
+        the s-th fraction of the trajectory (SDEdit, Meng et al. 2022; IIDM's route). With
+        ref_shuffle the reference's latent positions are permuted first (shuffle_positions): the
+        start keeps the reference's latent values (its colours) but not its layout."""
         timesteps = make_timesteps(self.schedule.num_steps, options.steps, options.spacing)
         noise = rng.standard_normal(shape).astype(np.float32)
         if options.ref_strength >= 1.0 or ref_images is None:
@@ -170,6 +183,8 @@ class LandscapePipeline:
         timesteps = timesteps[len(timesteps) - keep:]
         ref = jt.array(np.stack([to_model_image(r) for r in ref_images]))
         latents = self.vae.encode(ref).mean * self.latent_scale
+        if options.ref_shuffle:
+            latents = shuffle_positions(latents, rng)
         return self.schedule.add_noise(latents, jt.array(noise), int(timesteps[0])), timesteps
 
     def generate(self, mask_ids: np.ndarray, options: SampleOptions, ref_images: np.ndarray | None = None,

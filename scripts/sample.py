@@ -46,6 +46,9 @@ def parse_args():
     parser.add_argument("--guidance-ref", type=float, default=1.0, help="s_ref, 0 ignores the ref (default: %(default)s)")
     parser.add_argument("--ref-strength", type=float, default=1.0,
                         help="img2img: start from the ref's latents noised to this level; 1 = pure noise (default)")
+    parser.add_argument("--ref-shuffle", action="store_true",
+                        help="with --ref-strength < 1: start from the ref's latents with their positions shuffled "
+                             "(its colours, not its layout)")
     parser.add_argument("--color-match", action="store_true", help="Lab mean/std colour transfer from the ref")
     parser.add_argument("--seed", type=int, default=0, help="default: %(default)s")
     parser.add_argument("--batch", type=positive_int, default=1, help="samples per mask, single mode (default: 1)")
@@ -123,7 +126,7 @@ def main() -> None:
     from lsgen.runtime import select_device  # noqa: PLC0415
 
     options = SampleOptions(sampler=args.sampler, steps=args.steps, guidance_mask=args.guidance_mask,
-                            guidance_ref=args.guidance_ref, ref_strength=args.ref_strength,
+                            guidance_ref=args.guidance_ref, ref_strength=args.ref_strength, ref_shuffle=args.ref_shuffle,
                             color_match=args.color_match, seed=args.seed)
     select_device(args.device)
     pipe = LandscapePipeline.from_checkpoint(args.checkpoint, args.vae)

@@ -51,10 +51,11 @@ def test_style_transfer_table(tiny_unet_run, tiny_judge, tmp_path, capsys):
 
     run, data = tiny_unet_run
     result = style_transfer.main(common(run, data, tiny_judge, tmp_path, "--n", "2", "--refs-per-mask", "2",
-                                        "--ref-strengths", "0.5"))
+                                        "--ref-strengths", "0.5", "--shuffled-ref-strengths", "0.5"))
     rows = {r["config"]: r for r in result["rows"]}
     assert list(rows) == ["ref on", "ref on + color match", "ref off", "ref off + color match",
-                          "ref on, strength 0.5", "real (ground truth)", "real through the VAE"]
+                          "ref on, strength 0.5", "ref on, shuffled strength 0.5", "real (ground truth)",
+                          "real through the VAE"]
     for name, scores in result["per_image"].items():
         assert scores["corr"].shape == scores["acc"].shape == (2, 2)
         assert np.all(np.abs(scores["corr"]) <= 1) and np.all((scores["acc"] >= 0) & (scores["acc"] <= 1))
@@ -78,6 +79,9 @@ def test_style_transfer_table(tiny_unet_run, tiny_judge, tmp_path, capsys):
     img2img = pipe.generate(test.masks, replace(options, ref_strength=0.5), test.refs)
     np.testing.assert_allclose(result["per_image"]["ref on, strength 0.5"]["corr"][:, 0],
                                [style_correlation(im, ref) for im, ref in zip(img2img, test.refs)])
+    shuffled = pipe.generate(test.masks, replace(options, ref_strength=0.5, ref_shuffle=True), test.refs)
+    np.testing.assert_allclose(result["per_image"]["ref on, shuffled strength 0.5"]["corr"][:, 0],
+                               [style_correlation(im, ref) for im, ref in zip(shuffled, test.refs)])
     # the VAE row is the ground truth's round trip through the pipeline's VAE (posterior mean)
     from lsgen.data.io import from_model_image, to_model_image
     from lsgen.runtime import jt

@@ -121,6 +121,25 @@ def test_ref_strength_start(pipe):
     np.testing.assert_allclose(x_half.numpy(), noisy, rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="ref strength"):
         SampleOptions(ref_strength=0.0)
+    # shuffled start: the same noise, the reference's latent vectors at permuted positions
+    shuffled = SampleOptions(steps=10, ref_strength=0.5, ref_shuffle=True)
+    x_shuf, steps_shuf = pipe.start((2, 4, 4, 6), refs, shuffled, np.random.default_rng(5))
+    np.testing.assert_array_equal(steps_shuf, steps_half)
+    a_t = np.sqrt(pipe.schedule.alphas_cumprod[int(steps_half[0])])
+    moved = (x_shuf.numpy() - x_half.numpy()) / a_t          # = shuffled latents - latents
+    np.testing.assert_allclose(moved.mean(axis=(2, 3)), 0, atol=1e-4)
+    assert np.abs(moved).max() > 1e-3
+
+
+def test_shuffle_positions_permutes_whole_latent_vectors():
+    from diffusion.pipeline import shuffle_positions
+
+    latents = np.random.default_rng(0).standard_normal((2, 3, 4, 5)).astype(np.float32)
+    out = shuffle_positions(jt.array(latents), np.random.default_rng(1)).numpy()
+    for before, after in zip(latents, out):
+        vectors = sorted(map(tuple, before.reshape(3, -1).T))
+        assert sorted(map(tuple, after.reshape(3, -1).T)) == vectors
+        assert not np.array_equal(before, after)
 
 
 def _hist_corr(a: np.ndarray, b: np.ndarray) -> float:
