@@ -47,6 +47,13 @@ def test_sample_script_single_and_folder_modes(tiny_unet_run, tmp_path):
     labels = sorted(p.stem for p in (data / "test/labels").glob("*.png"))
     assert sorted(p.stem for p in (tmp_path / "submission").iterdir()) == labels
     assert all(p.suffix == ".jpg" for p in (tmp_path / "submission").iterdir())
+    # img2img from the reference, with and without its latent positions shuffled: both run, and differ
+    for name, extra in (("keep", []), ("shuffle", ["--ref-shuffle"])):
+        img2img = run_script("scripts/sample.py", *common, "--mask", str(mask), "--ref", str(ref),
+                             "--ref-strength", "0.5", *extra, "--out", str(tmp_path / name))
+        assert img2img.returncode == 0, img2img.stderr[-1500:]
+    kept, shuffled = (np.asarray(Image.open(sorted((tmp_path / n).glob("*.png"))[0])) for n in ("keep", "shuffle"))
+    assert kept.shape == shuffled.shape and np.abs(kept.astype(int) - shuffled).max() > 0
 
 
 def test_sample_script_errors_write_nothing(tiny_unet_run, tmp_path):
