@@ -51,6 +51,7 @@ class SegmenterConfig:
     dropout: float = 0.1                               # before the classifier
     refine_hidden: int = 0                             # > 0: residual logit refinement at stride 2 (LogitRefiner)
     refine_layers: int = 1                             # 3x3 conv-BN-ReLU layers mixing logits and image in the refiner
+    refine_full_res: bool = False                      # the refiner's image stem starts with a full-resolution conv
     input_norm: str = "none"                           # none | standardise (see Segmenter.prepare)
     flip_test: bool = False                            # the judge averages the logits of the image and its mirror
 
@@ -209,13 +210,15 @@ def conv_bn_relu(cin: int, cout: int, stride: int = 1):
 
 class LogitRefiner(nn.Module):
     """Residual refinement of the classifier's logits at stride 2, guided by the image: a strided conv
-    of the image and the bilinearly upsampled logits -> `layers` conv_bn_relu -> 3x3 conv, added to
+    of the image (with `full_res`, a stride-1 conv first, so that edges are seen at the image's own
+    resolution) and the bilinearly upsampled logits -> `layers` conv_bn_relu -> 3x3 conv, added to
     the upsampled logits. The last conv starts at zero, so training starts from the unrefined logits.
     logits (B, K, h, w), images (B, 3, H, W) -> (B, K, ceil(H/2), ceil(W/2))."""
 
-    def __init__(self, num_classes: int, hidden: int, layers: int = 1):
+    def __init__(self, num_classes: int, hidden: int, layers: int = 1, full_res: bool = False):
         super().__init__()
-        self.stem = conv_bn_relu(3, hidden, stride=2)
+        self.stem = (nn.Sequential(conv_bn_relu(3, hidden), conv_bn_relu(hidden, hidden, stride=2)) if full_res
+                     else conv_bn_relu(3, hidden, stride=2))
         mixers = [conv_bn_relu(num_classes + hidden, hidden)] + [conv_bn_relu(hidden, hidden) for _ in range(layers - 1)]
         self.mix = mixers[0] if layers == 1 else nn.Sequential(*mixers)
         self.out = nn.Conv2d(hidden, num_classes, 3, padding=1)
@@ -241,7 +244,7 @@ class Segmenter(nn.Module):
         self.fuse = nn.Sequential(nn.Conv2d(dw * len(cfg.widths), dw, 1, bias=False), nn.BatchNorm2d(dw), nn.ReLU())
         self.dropout = nn.Dropout(cfg.dropout)
         self.classify = nn.Conv2d(dw, cfg.num_classes, 1)
-        self.refiner = LogitRefiner(cfg.num_classes, cfg.refine_hidden, cfg.refine_layers) if cfg.refine_hidden else None
+        self.refiner = LogitRefiner(cfg.num_classes, cfg.refine_hidden, cfg.refine_layers, cfg.refine_full_res) if cfg.refine_hidden else None
 
     def prepare(self, images):
         """(B, 3, H, W) in [-1, 1] -> the encoder's input (B, 3, H, W): the images ("none") or each

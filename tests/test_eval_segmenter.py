@@ -165,10 +165,13 @@ def test_pixel_cross_entropy_matches_numpy_and_jittor():
     assert abs(jt.nn.cross_entropy_loss(jt.array(logits), jt.array(ids)).item() - expected) < 1e-5
 
 
-@pytest.mark.parametrize("layers", [1, 2])
-def test_refiner_starts_as_the_upsampled_logits_at_half_resolution(layers):
+@pytest.mark.parametrize("layers,full_res", [(1, False), (2, False), (2, True)])
+def test_refiner_starts_as_the_upsampled_logits_at_half_resolution(layers, full_res):
     jt.set_global_seed(0)
-    model = Segmenter(SegmenterConfig(**{**TINY_REFINED.__dict__, "refine_layers": layers}))
+    model = Segmenter(SegmenterConfig(**{**TINY_REFINED.__dict__, "refine_layers": layers,
+                                         "refine_full_res": full_res}))
+    stem_convs = [m for m in model.refiner.stem.modules() if isinstance(m, jt.nn.Conv2d)]
+    assert [c.stride[0] if isinstance(c.stride, tuple) else c.stride for c in stem_convs] == [1, 2][-1 - full_res:]
     mixers = [m for m in model.refiner.mix.modules() if isinstance(m, jt.nn.Conv2d)]
     assert len(mixers) == layers
     model.eval()
