@@ -15,7 +15,9 @@ Options beyond SegFormer (their defaults build the original judge, so its checkp
   (LogitRefiner) instead of upsampling the stride-4 logits directly. Why: on synth-bench's labels,
   ideal class-fraction logits at stride 4 upsampled bilinearly reach only 0.975 pixel accuracy
   (0.993 at stride 2), a ceiling the stride-4 head cannot pass (+10% CPU per step; neutral after
-  450 updates, 0.731 vs 0.737; configs/segmenter/small-v4.json uses it);
+  450 updates, 0.731 vs 0.737; configs/segmenter/small-v4.json uses it); `refine_layers` = 2 and a
+  wider `refine_hidden` (small-v5.json: +0.8 points of val accuracy over v4 in 30 CPU-minutes);
+  `refine_full_res` (small-v6.json) measured no gain;
 - `flip_test`: the judge (evaluation.judge.Judge) predicts from the mean of the logits of the image
   and of its horizontal mirror (test-time flip augmentation; training is unchanged). Stored in the
   config so that a judge checkpoint alone fixes how it scores.
@@ -58,9 +60,9 @@ class SegmenterConfig:
     def __post_init__(self):
         if self.input_norm not in INPUT_NORMS:
             raise ValueError(f"input_norm must be one of {INPUT_NORMS}, got {self.input_norm!r}")
-        lengths = {len(v) for v in (self.widths, self.depths, self.heads, self.sr_ratios, self.strides)}
         if self.refine_layers < 1:
             raise ValueError(f"refine_layers must be >= 1, got {self.refine_layers}")
+        lengths = {len(v) for v in (self.widths, self.depths, self.heads, self.sr_ratios, self.strides)}
         if len(lengths) != 1:
             raise ValueError("widths, depths, heads, sr_ratios and strides must have one entry per stage")
         for width, heads in zip(self.widths, self.heads):
@@ -244,7 +246,8 @@ class Segmenter(nn.Module):
         self.fuse = nn.Sequential(nn.Conv2d(dw * len(cfg.widths), dw, 1, bias=False), nn.BatchNorm2d(dw), nn.ReLU())
         self.dropout = nn.Dropout(cfg.dropout)
         self.classify = nn.Conv2d(dw, cfg.num_classes, 1)
-        self.refiner = LogitRefiner(cfg.num_classes, cfg.refine_hidden, cfg.refine_layers, cfg.refine_full_res) if cfg.refine_hidden else None
+        self.refiner = (LogitRefiner(cfg.num_classes, cfg.refine_hidden, cfg.refine_layers, cfg.refine_full_res)
+                        if cfg.refine_hidden else None)
 
     def prepare(self, images):
         """(B, 3, H, W) in [-1, 1] -> the encoder's input (B, 3, H, W): the images ("none") or each
