@@ -85,6 +85,22 @@ def sample_masks(pipe, masks: np.ndarray, refs: np.ndarray | None, options, batc
     return images, time.perf_counter() - start
 
 
+def sample_masks_ref_labels(pipe, masks: np.ndarray, refs: np.ndarray, ref_masks: np.ndarray, options,
+                            batch_size: int, progress: bool = False, name: str = "sample") -> np.ndarray:
+    """sample_masks with the references' labels ref_masks (N, H, W) passed to the pipeline (the
+    class-matched ref_shuffle start), the same seeds (batch starting at i: seed + i) -> (N, H, W, 3) uint8."""
+    from dataclasses import replace  # noqa: PLC0415
+
+    from tqdm import tqdm  # noqa: PLC0415
+
+    out = []
+    for start in tqdm(range(0, len(masks), batch_size), desc=name, disable=not progress, leave=False):
+        part = slice(start, start + batch_size)
+        out.append(pipe.generate(masks[part], replace(options, seed=options.seed + start), refs[part],
+                                 ref_labels=ref_masks[part]))
+    return np.concatenate(out)
+
+
 def judge_scores(judge, images: np.ndarray, masks: np.ndarray, progress: bool = False,
                  desc: str = "judge") -> tuple[np.ndarray, np.ndarray]:
     """(per-image pixel accuracy (N,) in [0, 1], judge features (N, D)) of images against masks."""

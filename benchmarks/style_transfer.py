@@ -15,6 +15,9 @@ contest); slots 1..K-1 are the references of other test masks (mask i, slot k: t
                       noised to level s (IIDM's img2img route, --ref-strength of sample.py; 1 = noise)
     ref on, shuffled strength s  (--shuffled-ref-strengths) the same from the reference's latents with
                       their positions shuffled (--ref-shuffle of sample.py): its colours, not its layout
+    ref on, class-matched strength s  (--matched-ref-strengths) the shuffle within classes: each mask
+                      region starts from the reference's latents of the same class (the reference's
+                      label, which a contest reference, a training image, has; sample.py --ref-label)
     real              the ground-truth test image (ceiling; the same image for every slot)
     real through the VAE  decode(encode(ground truth)) with the pipeline's VAE: the colours any sampler
                       can reach through this VAE (the pipeline's ceiling)
@@ -63,6 +66,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="extra 'ref on' rows started from the reference noised to these levels in (0, 1)")
     parser.add_argument("--shuffled-ref-strengths", type=float, nargs="*", default=[],
                         help="the same from the reference's latents with their positions shuffled (--ref-shuffle)")
+    parser.add_argument("--matched-ref-strengths", type=float, nargs="*", default=[],
+                        help="the same shuffled within classes by the references' labels (--ref-shuffle --ref-label)")
     sc.add_common_args(parser)
     return parser.parse_args(argv)
 
@@ -147,9 +152,10 @@ def run(args: argparse.Namespace) -> dict:
     from evaluation.protocol import load_split  # noqa: PLC0415
 
     sc.check_files(args.checkpoint, args.judge, args.vae)
-    if any(not 0.0 < s < 1.0 for s in args.ref_strengths + args.shuffled_ref_strengths):
-        raise ValueError("--ref-strengths and --shuffled-ref-strengths must lie in (0, 1), got "
-                         f"{args.ref_strengths + args.shuffled_ref_strengths}")
+    all_strengths = args.ref_strengths + args.shuffled_ref_strengths + args.matched_ref_strengths
+    if any(not 0.0 < s < 1.0 for s in all_strengths):
+        raise ValueError(f"--ref-strengths, --shuffled-ref-strengths and --matched-ref-strengths must lie in (0, 1), "
+                         f"got {all_strengths}")
     progress, start = not args.no_progress, time.perf_counter()
     pipe, size = sc.load_pipeline(args.checkpoint, args.vae, args.size, args.device)
     test = load_split(sc.protocol_data(args.data, size), "test", args.n * args.refs_per_mask, progress)
@@ -169,6 +175,14 @@ def run(args: argparse.Namespace) -> dict:
         img2img = dataclasses.replace(options, ref_strength=strength, ref_shuffle=shuffle)
         label = f"ref on, {'shuffled ' if shuffle else ''}strength {strength:g}"
         configs[label] = sample_ref_on(pipe, masks, refs, img2img, args.batch_size, progress, label)
+    if args.matched_ref_strengths and test.ref_masks is None:
+        raise ValueError(f"{args.data}: --matched-ref-strengths needs the references' labels (train labels)")
+    for strength in args.matched_ref_strengths:
+        img2img = dataclasses.replace(options, ref_strength=strength, ref_shuffle=True)
+        label = f"ref on, class-matched strength {strength:g}"
+        configs[label] = np.stack([sc.sample_masks_ref_labels(pipe, masks, refs[:, s], test.ref_masks[slots[:, s]],
+                                                              img2img, args.batch_size, progress, f"{label}, slot {s}")
+                                   for s in range(args.refs_per_mask)], axis=1)
     configs["real (ground truth)"] = np.repeat(test.images[:n, None], args.refs_per_mask, axis=1)
     configs["real through the VAE"] = np.repeat(vae_round_trip(pipe, test.images[:n], args.batch_size)[:, None],
                                                 args.refs_per_mask, axis=1)

@@ -17,6 +17,7 @@ from diffusion.schedule import NoiseSchedule, ScheduleConfig
 from diffusion.unet import UNet, UNetConfig
 from lsgen import checkpoint as ckpt
 from lsgen.config import from_dict
+from lsgen.data.classes import NUM_CLASSES
 from lsgen.data.color import match_color
 from lsgen.data.io import DataError, from_model_image, onehot, to_model_image
 from lsgen.runtime import jt
@@ -65,6 +66,38 @@ def shuffle_positions(latents, rng: np.random.Generator):
     b, c, h, w = values.shape
     flat = values.reshape(b, c, h * w)
     return jt.array(np.stack([image[:, rng.permutation(h * w)] for image in flat]).reshape(b, c, h, w))
+
+
+def block_classes(mask_ids: np.ndarray, factor: int) -> np.ndarray:
+    """(B, H, W) int ids 0..28 -> (B, H/f, W/f) the majority class of each f x f block (ties: lowest
+    id): the label of each latent position."""
+    b, h, w = mask_ids.shape
+    blocks = mask_ids.reshape(b, h // factor, factor, w // factor, factor).transpose(0, 1, 3, 2, 4)
+    blocks = blocks.reshape(b, h // factor, w // factor, factor * factor)
+    counts = (blocks[..., None] == np.arange(NUM_CLASSES)).sum(axis=3)
+    return counts.argmax(axis=-1)
+
+
+def match_positions(latents, target_classes: np.ndarray, source_classes: np.ndarray, rng: np.random.Generator):
+    """Rearrange reference latents into a target layout by class: (B, C, h, w) latents of references
+    whose latent positions have classes source_classes (B, h, w) -> (B, C, h, w) where each position
+    of class c in target_classes (B, h, w) holds the latent vector of a random reference position of
+    class c (each used once before any repeats), or of any reference position when the reference
+    has no c. The start keeps the reference's colours per class in the mask's layout: no reference
+    layout reaches it (the class-aware form of shuffle_positions)."""
+    values = latents.numpy()
+    b, c, h, w = values.shape
+    out = np.empty_like(values.reshape(b, c, h * w))
+    for i in range(b):
+        source, target = source_classes[i].ravel(), target_classes[i].ravel()
+        taken = np.empty(h * w, np.int64)
+        for cls in np.unique(target):
+            where = np.flatnonzero(target == cls)
+            pool = np.flatnonzero(source == cls)
+            pool = pool if pool.size else np.arange(h * w)
+            taken[where] = np.resize(rng.permutation(pool), where.size)
+        out[i] = values[i].reshape(c, h * w)[:, taken]
+    return jt.array(out.reshape(b, c, h, w))
 
 
 def unet_configs(meta: dict) -> tuple[UNetConfig, ScheduleConfig]:
@@ -170,11 +203,14 @@ class LandscapePipeline:
             raise ValueError(f"a {self.controlnet.cfg.control!r} ControlNet needs control images")
         return mask
 
-    def start(self, shape: tuple, ref_images: np.ndarray | None, options: SampleOptions, rng):
+    def start(self, shape: tuple, ref_images: np.ndarray | None, options: SampleOptions, rng,
+              mask_ids: np.ndarray | None = None, ref_labels: np.ndarray | None = None):
         """(x_start, timesteps). ref_strength s < 1 starts from the reference's latents noised to
         the s-th fraction of the trajectory (SDEdit, Meng et al. 2022; IIDM's route). With
         ref_shuffle the reference's latent positions are permuted first (shuffle_positions): the
-        start keeps the reference's latent values (its colours) but not its layout."""
+        start keeps the reference's latent values (its colours) but not its layout. Given the
+        references' labels ref_labels (B, H, W) and the masks mask_ids (B, H, W), the shuffle is by
+        class (match_positions): each mask region starts from the reference's latents of its class."""
         timesteps = make_timesteps(self.schedule.num_steps, options.steps, options.spacing)
         noise = rng.standard_normal(shape).astype(np.float32)
         if options.ref_strength >= 1.0 or ref_images is None:
@@ -183,18 +219,25 @@ class LandscapePipeline:
         timesteps = timesteps[len(timesteps) - keep:]
         ref = jt.array(np.stack([to_model_image(r) for r in ref_images]))
         latents = self.vae.encode(ref).mean * self.latent_scale
-        if options.ref_shuffle:
+        if options.ref_shuffle and ref_labels is not None and mask_ids is not None:
+            latents = match_positions(latents, block_classes(mask_ids, self.factor),
+                                      block_classes(ref_labels, self.factor), rng)
+        elif options.ref_shuffle:
             latents = shuffle_positions(latents, rng)
         return self.schedule.add_noise(latents, jt.array(noise), int(timesteps[0])), timesteps
 
     def generate(self, mask_ids: np.ndarray, options: SampleOptions, ref_images: np.ndarray | None = None,
-                 callback=None, control_images: np.ndarray | None = None) -> np.ndarray:
-        """mask_ids (B, H, W) int in 0..28, ref_images (B, H, W, 3) uint8 at the same size or None
-        -> images (B, H, W, 3) uint8."""
+                 callback=None, control_images: np.ndarray | None = None,
+                 ref_labels: np.ndarray | None = None) -> np.ndarray:
+        """mask_ids (B, H, W) int in 0..28, ref_images (B, H, W, 3) uint8 at the same size or None,
+        ref_labels (B, H, W) int in 0..28, the references' label maps (used by the ref_shuffle start
+        only) or None -> images (B, H, W, 3) uint8."""
         self.check_mask(mask_ids)
         b, h, w = mask_ids.shape
         if ref_images is not None and ref_images.shape[:3] != (b, h, w):
             raise ValueError(f"references are {ref_images.shape[1:3]}, masks {(h, w)}: resize them first")
+        if ref_labels is not None and ref_labels.shape != (b, h, w):
+            raise ValueError(f"reference labels are {ref_labels.shape[1:]}, masks {(h, w)}: resize them first")
         rng = np.random.default_rng(options.seed)
 
         def noise_fn(x):
@@ -202,7 +245,7 @@ class LandscapePipeline:
 
         with jt.no_grad():
             x, timesteps = self.start((b, self.latent_channels, h // self.factor, w // self.factor),
-                                      ref_images, options, rng)
+                                      ref_images, options, rng, mask_ids, ref_labels)
             denoise = self.denoise_fn(mask_ids, ref_images, options, control_images)
             latents = sample(options.sampler, denoise, self.schedule, x, timesteps, noise_fn, options.eta, callback)
             images = np.stack([from_model_image(img) for img in self.vae.decode(latents / self.latent_scale).numpy()])

@@ -28,11 +28,12 @@ SYNTH_BENCH_COMMAND = ("python scripts/make_synthetic.py --out data/synth-bench 
 @dataclass
 class ImageSet:
     """Images of one split at the protocol size. images/refs: (N, H, W, 3) uint8 or None;
-    masks: (N, H, W) int32."""
+    masks: (N, H, W) int32; ref_masks: the references' labels (N, H, W) int32 or None."""
     names: list[str]
     masks: np.ndarray
     images: np.ndarray | None
     refs: np.ndarray | None
+    ref_masks: np.ndarray | None = None
 
 
 def load_split(cfg: DataConfig, split: str, limit: int | None = None, progress: bool = False) -> ImageSet:
@@ -41,13 +42,15 @@ def load_split(cfg: DataConfig, split: str, limit: int | None = None, progress: 
     cfg = DataConfig(**{**cfg.__dict__, "flip": False})
     dataset = LandscapeDataset(cfg, split)
     n = len(dataset) if limit is None else min(limit, len(dataset))
-    masks, images, refs = [], [], []
+    masks, images, refs, ref_masks = [], [], [], []
     for i in tqdm(range(n), desc=f"read {split}", disable=not progress, leave=False):
         sample = dataset.load(i)
         masks.append(sample["mask_ids"])
+        if "ref_mask_ids" in sample:
+            ref_masks.append(sample["ref_mask_ids"])
         if "image" in sample:
             images.append(from_model_image(sample["image"]))
         if "ref_image" in sample:
             refs.append(from_model_image(sample["ref_image"]))
     return ImageSet(dataset.names[:n], np.stack(masks), np.stack(images) if len(images) == n else None,
-                    np.stack(refs) if len(refs) == n else None)
+                    np.stack(refs) if len(refs) == n else None, np.stack(ref_masks) if len(ref_masks) == n else None)

@@ -12,6 +12,9 @@ Examples:
     python scripts/sample.py --checkpoint runs/unet --mask m.png --ref r.jpg --out out.png
     python scripts/sample.py --checkpoint runs/unet --mask-dir test/labels --label-to-img label_to_img.json \\
         --ref-dir train_resized/imgs --out submission/
+    # the reference's colours per class, in the mask's layout (contest references are training images):
+    python scripts/sample.py --checkpoint runs/unet --mask-dir test/labels --label-to-img label_to_img.json \\
+        --ref-dir train_resized/imgs --ref-label-dir train_resized/labels --ref-strength 0.8 --ref-shuffle --out submission/
 """
 from __future__ import annotations
 
@@ -49,6 +52,11 @@ def parse_args():
     parser.add_argument("--ref-shuffle", action="store_true",
                         help="with --ref-strength < 1: start from the ref's latents with their positions shuffled "
                              "(its colours, not its layout)")
+    parser.add_argument("--ref-label", nargs="+",
+                        help="with --ref-shuffle: the label PNG of each --ref; the shuffle is then by class (each "
+                             "mask region starts from the ref's latents of the same class)")
+    parser.add_argument("--ref-label-dir",
+                        help="folder mode, with --ref-shuffle: the references' labels <ref stem>.png (train/labels)")
     parser.add_argument("--color-match", action="store_true", help="Lab mean/std colour transfer from the ref")
     parser.add_argument("--seed", type=int, default=0, help="default: %(default)s")
     parser.add_argument("--batch", type=positive_int, default=1, help="samples per mask, single mode (default: 1)")
@@ -63,8 +71,8 @@ def make_jobs(args):
     from diffusion.sampling_io import folder_jobs, single_jobs  # noqa: PLC0415
 
     if args.mask_dir:
-        return folder_jobs(args.mask_dir, args.label_to_img, args.ref_dir, args.out)
-    return single_jobs(args.mask, args.ref, args.out, args.batch)
+        return folder_jobs(args.mask_dir, args.label_to_img, args.ref_dir, args.out, args.ref_label_dir)
+    return single_jobs(args.mask, args.ref, args.out, args.batch, args.ref_label)
 
 
 def render(pipe, jobs, options, size, staging: Path | None) -> None:
@@ -75,13 +83,15 @@ def render(pipe, jobs, options, size, staging: Path | None) -> None:
     from PIL import Image  # noqa: PLC0415
     from tqdm import tqdm  # noqa: PLC0415
 
-    from diffusion.sampling_io import model_inputs, to_label_size  # noqa: PLC0415
+    from diffusion.sampling_io import model_inputs, model_ref_label, to_label_size  # noqa: PLC0415
     from lsgen.checkpoint import write_with  # noqa: PLC0415
 
     pipe.check_mask(np.zeros((size[1], size[0]), np.int32))
     for index, job in enumerate(tqdm(jobs, desc="sample", unit="img", disable=len(jobs) < 2)):
         mask, ref = model_inputs(job, *size)
-        image = pipe.generate(mask[None], replace(options, seed=options.seed + index), None if ref is None else ref[None])[0]
+        ref_label = model_ref_label(job, *size)
+        image = pipe.generate(mask[None], replace(options, seed=options.seed + index), None if ref is None else ref[None],
+                              ref_labels=None if ref_label is None else ref_label[None])[0]
         target = (staging / job.output.name) if staging else job.output
         target.parent.mkdir(parents=True, exist_ok=True)
         fmt = "JPEG" if target.suffix.lower() == ".jpg" else "PNG"

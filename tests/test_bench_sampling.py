@@ -51,10 +51,12 @@ def test_style_transfer_table(tiny_unet_run, tiny_judge, tmp_path, capsys):
 
     run, data = tiny_unet_run
     result = style_transfer.main(common(run, data, tiny_judge, tmp_path, "--n", "2", "--refs-per-mask", "2",
-                                        "--ref-strengths", "0.5", "--shuffled-ref-strengths", "0.5"))
+                                        "--ref-strengths", "0.5", "--shuffled-ref-strengths", "0.5",
+                                        "--matched-ref-strengths", "0.5"))
     rows = {r["config"]: r for r in result["rows"]}
     assert list(rows) == ["ref on", "ref on + color match", "ref off", "ref off + color match",
-                          "ref on, strength 0.5", "ref on, shuffled strength 0.5", "real (ground truth)",
+                          "ref on, strength 0.5", "ref on, shuffled strength 0.5",
+                          "ref on, class-matched strength 0.5", "real (ground truth)",
                           "real through the VAE"]
     for name, scores in result["per_image"].items():
         assert scores["corr"].shape == scores["acc"].shape == (2, 2)
@@ -82,6 +84,11 @@ def test_style_transfer_table(tiny_unet_run, tiny_judge, tmp_path, capsys):
     shuffled = pipe.generate(test.masks, replace(options, ref_strength=0.5, ref_shuffle=True), test.refs)
     np.testing.assert_allclose(result["per_image"]["ref on, shuffled strength 0.5"]["corr"][:, 0],
                                [style_correlation(im, ref) for im, ref in zip(shuffled, test.refs)])
+    assert test.ref_masks is not None and test.ref_masks.shape == test.masks.shape
+    by_class = pipe.generate(test.masks, replace(options, ref_strength=0.5, ref_shuffle=True), test.refs,
+                             ref_labels=test.ref_masks)
+    np.testing.assert_allclose(result["per_image"]["ref on, class-matched strength 0.5"]["corr"][:, 0],
+                               [style_correlation(im, ref) for im, ref in zip(by_class, test.refs)])
     # the VAE row is the ground truth's round trip through the pipeline's VAE (posterior mean)
     from lsgen.data.io import from_model_image, to_model_image
     from lsgen.runtime import jt

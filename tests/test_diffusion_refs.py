@@ -142,6 +142,68 @@ def test_shuffle_positions_permutes_whole_latent_vectors():
         assert not np.array_equal(before, after)
 
 
+def test_block_classes_is_the_blockwise_majority():
+    from diffusion.pipeline import block_classes
+
+    ids = np.random.default_rng(0).integers(0, 4, size=(2, 16, 24)).astype(np.int32)
+    ids[0, :8, :8] = 3                                   # a block of one class
+    ids[1, 8:16, 16:24] = [[0, 1, 1, 2, 2, 2, 2, 2]] * 8  # 2 has the majority
+    out = block_classes(ids, 8)
+    assert out.shape == (2, 2, 3) and out[0, 0, 0] == 3 and out[1, 1, 2] == 2
+    for b in range(2):
+        for i in range(2):
+            for j in range(3):
+                counts = np.bincount(ids[b, 8 * i:8 * i + 8, 8 * j:8 * j + 8].ravel(), minlength=29)
+                assert out[b, i, j] == counts.argmax()
+
+
+def test_match_positions_moves_reference_latents_by_class():
+    from diffusion.pipeline import match_positions
+
+    rng = np.random.default_rng(0)
+    latents = rng.standard_normal((2, 3, 4, 5)).astype(np.float32)
+    source = rng.integers(0, 3, size=(2, 4, 5))
+    target = rng.integers(0, 4, size=(2, 4, 5))          # class 3 is absent from every source
+    out = match_positions(jt.array(latents), target, source, np.random.default_rng(1)).numpy()
+    again = match_positions(jt.array(latents), target, source, np.random.default_rng(1)).numpy()
+    np.testing.assert_array_equal(out, again)
+    for b in range(2):
+        vectors = latents[b].reshape(3, -1).T
+        by_class = {c: {tuple(v) for v in vectors[source[b].ravel() == c]} for c in range(4)}
+        got = out[b].reshape(3, -1).T
+        for pos, cls in enumerate(target[b].ravel()):
+            pool = by_class[cls] or {tuple(v) for v in vectors}
+            assert tuple(got[pos]) in pool
+        for cls in range(3):  # every reference vector of a class is used before any is repeated
+            used = [tuple(v) for v in got[target[b].ravel() == cls]]
+            if by_class[cls] and used:
+                counts = [used.count(v) for v in by_class[cls]]
+                assert max(counts) - min(counts) <= 1
+
+
+def test_class_matched_start_places_reference_latents_in_the_mask_layout(pipe):
+    from diffusion.pipeline import block_classes
+
+    masks, refs = case(3)
+    ref_labels = np.roll(masks, 9, axis=2)               # the references' own layouts
+    options = SampleOptions(steps=10, ref_strength=0.5, ref_shuffle=True)
+    x, steps = pipe.start((2, 4, 4, 6), refs, options, np.random.default_rng(5), masks, ref_labels)
+    noise = np.random.default_rng(5).standard_normal((2, 4, 4, 6)).astype(np.float32)
+    a_t = pipe.schedule.alphas_cumprod[int(steps[0])]
+    placed = (x.numpy() - np.sqrt(1 - a_t) * noise) / np.sqrt(a_t)
+    latents = pipe.vae.encode(jt.array(refs.transpose(0, 3, 1, 2).astype(np.float32) / 127.5 - 1)).mean.numpy()
+    target, source = block_classes(masks, 8), block_classes(ref_labels, 8)
+    for b in range(2):
+        vectors = latents[b].reshape(4, -1).T
+        for pos, cls in enumerate(target[b].ravel()):
+            pool = vectors[source[b].ravel() == cls] if (source[b] == cls).any() else vectors
+            assert np.abs(pool - placed[b].reshape(4, -1).T[pos]).max(axis=1).min() < 1e-3
+    plain, _ = pipe.start((2, 4, 4, 6), refs, options, np.random.default_rng(5))
+    assert np.abs(plain.numpy() - x.numpy()).max() > 1e-3     # labels change the arrangement
+    with pytest.raises(ValueError, match="reference labels"):
+        pipe.generate(masks, options, refs, ref_labels=ref_labels[:, :8])
+
+
 def _hist_corr(a: np.ndarray, b: np.ndarray) -> float:
     ha = np.concatenate([np.histogram(a[..., c], 16, (0, 255))[0] for c in range(3)]).astype(float)
     hb = np.concatenate([np.histogram(b[..., c], 16, (0, 255))[0] for c in range(3)]).astype(float)

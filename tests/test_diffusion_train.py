@@ -48,12 +48,22 @@ def test_sample_script_single_and_folder_modes(tiny_unet_run, tmp_path):
     assert sorted(p.stem for p in (tmp_path / "submission").iterdir()) == labels
     assert all(p.suffix == ".jpg" for p in (tmp_path / "submission").iterdir())
     # img2img from the reference, with and without its latent positions shuffled: both run, and differ
-    for name, extra in (("keep", []), ("shuffle", ["--ref-shuffle"])):
+    ref_label = data / "train_resized/labels" / f"{ref.stem}.png"
+    runs = (("keep", []), ("shuffle", ["--ref-shuffle"]), ("matched", ["--ref-shuffle", "--ref-label", str(ref_label)]))
+    for name, extra in runs:
         img2img = run_script("scripts/sample.py", *common, "--mask", str(mask), "--ref", str(ref),
                              "--ref-strength", "0.5", *extra, "--out", str(tmp_path / name))
         assert img2img.returncode == 0, img2img.stderr[-1500:]
-    kept, shuffled = (np.asarray(Image.open(sorted((tmp_path / n).glob("*.png"))[0])) for n in ("keep", "shuffle"))
-    assert kept.shape == shuffled.shape and np.abs(kept.astype(int) - shuffled).max() > 0
+    kept, shuffled, matched = (np.asarray(Image.open(sorted((tmp_path / n).glob("*.png"))[0])) for n, _ in runs)
+    assert kept.shape == shuffled.shape == matched.shape
+    assert np.abs(kept.astype(int) - shuffled).max() > 0 and np.abs(matched.astype(int) - shuffled).max() > 0
+    # folder mode with the references' labels: one output per mask
+    folder = run_script("scripts/sample.py", *common, "--mask-dir", str(data / "test/labels"),
+                        "--label-to-img", str(data / "label_to_img.json"), "--ref-dir", str(data / "train_resized/imgs"),
+                        "--ref-label-dir", str(data / "train_resized/labels"), "--ref-strength", "0.5", "--ref-shuffle",
+                        "--out", str(tmp_path / "matched_submission"))
+    assert folder.returncode == 0, folder.stderr[-1500:]
+    assert sorted(p.stem for p in (tmp_path / "matched_submission").iterdir()) == labels
 
 
 def test_sample_script_errors_write_nothing(tiny_unet_run, tmp_path):

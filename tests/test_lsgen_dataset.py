@@ -36,6 +36,7 @@ def test_test_split_has_reference_and_ground_truth(tiny_2023):
     sample = test.load(0)
     reference = LandscapeDataset(config(tiny_2023, val_fraction=0.0, flip=False), "train").load(3)
     np.testing.assert_array_equal(sample["ref_image"], reference["image"])
+    np.testing.assert_array_equal(sample["ref_mask_ids"], reference["mask_ids"])  # the reference's own label
     assert "image" in sample and sample["mask_ids"].shape == (24, 32)
 
 

@@ -6,7 +6,8 @@ Layouts (found automatically under a root):
           + <root>/label_to_img.json mapping each test mask name -> a train image used as reference
           + test masks in <root>/test/labels (synthetic set: ground truth in <root>/test/imgs)
 Samples are dicts of numpy arrays: image (3,H,W) float32 [-1,1], mask_ids (H,W) int32,
-mask_onehot (29,H,W) float32, and ref_image (3,H,W) float32 [-1,1] where a reference exists.
+mask_onehot (29,H,W) float32, and ref_image (3,H,W) float32 [-1,1] where a reference exists (with
+ref_mask_ids (H,W) when the reference's own label is in the training labels).
 """
 from __future__ import annotations
 
@@ -218,7 +219,10 @@ class LandscapeDataset:
         ref = self.ref_path(index)
         if ref is not None:
             sample["ref_image"] = to_model_image(resize_image(read_image(ref), w, h))
+            ref_label = self.layout.labels_dir / f"{ref.stem}.png"
+            if ref_label.is_file():  # a contest reference is a training image: its label exists
+                sample["ref_mask_ids"] = resize_label(read_label(ref_label), w, h)
         if self.flip and rng is not None and rng.random() < 0.5:
-            sample = {k: np.ascontiguousarray(v[..., ::-1]) if k != "ref_image" else v for k, v in sample.items()}
+            sample = {k: v if k.startswith("ref_") else np.ascontiguousarray(v[..., ::-1]) for k, v in sample.items()}
         sample["mask_onehot"] = onehot(sample["mask_ids"])
         return sample
