@@ -21,6 +21,10 @@ contest); slots 1..K-1 are the references of other test masks (mask i, slot k: t
     real              the ground-truth test image (ceiling; the same image for every slot)
     real through the VAE  decode(encode(ground truth)) with the pipeline's VAE: the colours any sampler
                       can reach through this VAE (the pipeline's ceiling)
+    real restyled     (synthetic data only) slot k: the mask's ground-truth layout rendered by the
+                      generator in the style of slot k's reference (slot 0 = the ground truth), JPEG
+                      q95 as the dataset's images: how much the judge's accuracy moves with the style
+                      alone, on perfect images (the control of slot dev)
 Columns:
     corr contest ref  contest style correlation (colour-histogram Pearson, [-1, 1]) with slot 0's ref
     corr own ref      the same with the reference each output was made with, over all K slots
@@ -29,6 +33,8 @@ Columns:
     mask acc          segmenter judge pixel accuracy against the mask, mean over masks and slots
     spread per mask   mean over masks of (max - min over the K slots) of the mask accuracy
     slot dev          max over slots k of |mean acc of slot k - mean acc|; target (issue 7): <= 0.01
+    slot dev vs restyled  the same for acc - (real restyled acc): how far a reference moves the mask
+                      agreement beyond what its style alone moves the judge (needs the restyled row)
 
 Example (on the trained UNet of a run):
     python benchmarks/style_transfer.py --checkpoint runs/i6/unet/unet.safetensors \\
@@ -51,7 +57,7 @@ from evaluation.contest import score_from_correlation  # noqa: E402
 from lsgen.cli import positive_int, run_cli  # noqa: E402
 
 HEADER = ["config", "corr contest ref", "corr own ref", "score own ref", "corr other refs", "mask acc",
-          "spread per mask", "slot dev", "within ±1%"]
+          "spread per mask", "slot dev", "within ±1%", "slot dev vs restyled"]
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -95,16 +101,52 @@ def slot_scores(images: np.ndarray, refs: np.ndarray, masks: np.ndarray, judge, 
     return {"corr": own, "corr_other": other, "acc": acc.reshape(n, k)}
 
 
-def summary(name: str, scores: dict) -> dict:
-    """Per-configuration means and the spread of the mask accuracy across reference slots."""
+def slot_deviation(acc: np.ndarray) -> float:
+    """(n, K) accuracies -> max over slots of |mean of slot k - mean|."""
+    return float(np.abs(acc.mean(0) - acc.mean()).max())
+
+
+def summary(name: str, scores: dict, control_acc: np.ndarray | None = None) -> dict:
+    """Per-configuration means and the spread of the mask accuracy across reference slots;
+    control_acc (n, K): the restyled ground truth's accuracies (slot dev vs restyled)."""
     acc = scores["acc"]
-    slot_dev = float(np.abs(acc.mean(0) - acc.mean()).max())
+    slot_dev = slot_deviation(acc)
     return {"config": name, "corr_contest_ref": float(scores["corr"][:, 0].mean()),
             "corr_own_ref": float(scores["corr"].mean()),
             "score_own_ref": float(score_from_correlation(scores["corr"]).mean()),
             "corr_other_refs": None if np.isnan(scores["corr_other"]).all() else float(scores["corr_other"].mean()),
             "mask_acc": float(acc.mean()), "spread_per_mask": float((acc.max(1) - acc.min(1)).mean()),
-            "slot_dev": slot_dev, "within_1pct": bool(slot_dev <= 0.01)}
+            "slot_dev": slot_dev, "within_1pct": bool(slot_dev <= 0.01),
+            "slot_dev_vs_restyled": None if control_acc is None else slot_deviation(acc - control_acc)}
+
+
+def restyled_ground_truth(root: Path, names: list[str], slots: np.ndarray, size: tuple[int, int]) -> np.ndarray | None:
+    """(n, K, H, W, 3) uint8: test layout i (names[i] = "t<index>") rendered by the synthetic generator in
+    the style of reference slots[i, k] (the train style of that test mask's reference), JPEG q95 as the
+    dataset's images, so slot 0 reproduces the ground truth. None unless root is a synthetic dataset
+    written at `size` (W, H)."""
+    import io  # noqa: PLC0415
+    import json  # noqa: PLC0415
+
+    from PIL import Image  # noqa: PLC0415
+
+    from lsgen.data.synthetic import GENERATOR, held_out_pair  # noqa: PLC0415
+
+    meta_path = root / "meta.json"
+    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+    if meta.get("generator") != GENERATOR or tuple(meta.get("size", ())) != tuple(size):
+        return None
+    mapping = json.loads((root / "label_to_img.json").read_text())
+    ref_train_index = [int(Path(mapping[f"{name}.png"]).stem) for name in names]
+    width, height = size
+
+    def render(i: int, k: int) -> np.ndarray:
+        image = held_out_pair(meta["seed"], int(names[i][1:]), ref_train_index[slots[i, k]], height, width)[0]
+        buffer = io.BytesIO()
+        Image.fromarray(image, "RGB").save(buffer, format="JPEG", quality=95)
+        return np.asarray(Image.open(buffer).convert("RGB"))
+
+    return np.stack([np.stack([render(i, k) for k in range(slots.shape[1])]) for i in range(slots.shape[0])])
 
 
 def color_matched(images: np.ndarray, refs: np.ndarray) -> np.ndarray:
@@ -186,6 +228,9 @@ def run(args: argparse.Namespace) -> dict:
     configs["real (ground truth)"] = np.repeat(test.images[:n, None], args.refs_per_mask, axis=1)
     configs["real through the VAE"] = np.repeat(vae_round_trip(pipe, test.images[:n], args.batch_size)[:, None],
                                                 args.refs_per_mask, axis=1)
+    restyled = restyled_ground_truth(Path(args.data), test.names, slots, size)
+    if restyled is not None:
+        configs["real restyled"] = restyled
     judge = Judge(args.judge, batch_size=args.batch_size)
     scores = {name: slot_scores(images, refs, masks, judge, progress) for name, images in configs.items()}
     protocol = {"checkpoint": str(args.checkpoint), "data": str(args.data), "size": list(size), "masks": n,
@@ -194,14 +239,15 @@ def run(args: argparse.Namespace) -> dict:
                 "guidance_mask": args.guidance_mask, "guidance_ref": args.guidance_ref, "seed": args.seed,
                 "judge": str(args.judge), "judge_digest": judge.digest,
                 "ref_route": pipe.unet.ref_encoder is not None, "seconds": time.perf_counter() - start}
-    return {"protocol": protocol, "rows": [summary(name, s) for name, s in scores.items()], "per_image": scores}
+    control = scores["real restyled"]["acc"] if "real restyled" in scores else None
+    return {"protocol": protocol, "rows": [summary(name, s, control) for name, s in scores.items()], "per_image": scores}
 
 
 def table_rows(rows: list[dict]) -> list[list]:
     def cell(value):
         return "n/a" if value is None else ("yes" if value else "no") if isinstance(value, bool) else value
     keys = ["config", "corr_contest_ref", "corr_own_ref", "score_own_ref", "corr_other_refs", "mask_acc", "spread_per_mask",
-            "slot_dev", "within_1pct"]
+            "slot_dev", "within_1pct", "slot_dev_vs_restyled"]
     return [[cell(row[key]) for key in keys] for row in rows]
 
 

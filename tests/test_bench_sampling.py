@@ -57,7 +57,7 @@ def test_style_transfer_table(tiny_unet_run, tiny_judge, tmp_path, capsys):
     assert list(rows) == ["ref on", "ref on + color match", "ref off", "ref off + color match",
                           "ref on, strength 0.5", "ref on, shuffled strength 0.5",
                           "ref on, class-matched strength 0.5", "real (ground truth)",
-                          "real through the VAE"]
+                          "real through the VAE", "real restyled"]
     for name, scores in result["per_image"].items():
         assert scores["corr"].shape == scores["acc"].shape == (2, 2)
         assert np.all(np.abs(scores["corr"]) <= 1) and np.all((scores["acc"] >= 0) & (scores["acc"] <= 1))
@@ -70,6 +70,14 @@ def test_style_transfer_table(tiny_unet_run, tiny_judge, tmp_path, capsys):
     test = load_split(protocol_data(data, (64, 48)), "test", 2)
     ceiling = np.mean([style_correlation(im, ref) for im, ref in zip(test.images, test.refs)])
     assert rows["real (ground truth)"]["corr_contest_ref"] == pytest.approx(ceiling)
+    # the restyled control: slot 0 is the ground truth itself; the other slots change its colours only
+    np.testing.assert_array_equal(result["per_image"]["real restyled"]["acc"][:, 0],
+                                  result["per_image"]["real (ground truth)"]["acc"][:, 0])
+    assert rows["real restyled"]["slot_dev_vs_restyled"] == 0
+    control = result["per_image"]["real restyled"]["acc"]
+    for name, scores in result["per_image"].items():
+        diff = scores["acc"] - control
+        assert rows[name]["slot_dev_vs_restyled"] == pytest.approx(np.abs(diff.mean(0) - diff.mean()).max())
     assert "| config | corr contest ref |" in capsys.readouterr().out
     # the benchmark samples as the pipeline does, and its colour matching is the pipeline's --color-match
     pipe, options = LandscapePipeline.from_checkpoint(run), SampleOptions(steps=2, seed=0)
