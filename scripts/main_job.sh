@@ -3,7 +3,8 @@
 #   1. generate the synthetic landscape dataset (128x96, 800 train pairs, 32 test masks + refs)
 #   2. train a small VAE (stage 1) and cache the latents of the training images
 #   3. train a small mask + reference conditioned UNet (stage 2) on them
-#   4. render every test mask in the style of its reference photo (the contest's layout)
+#   4. render every test mask in the style of its reference photo (the contest's layout), each region
+#      started from the reference's colours of its class (--ref-shuffle with the references' labels)
 #   5. write index.html: mask | reference | output | real
 # Environment: LSGEN_DATA (default data/synth), LSGEN_RUNS (default runs/quick), LSGEN_DEVICE (auto),
 # LSGEN_VAE_STEPS / LSGEN_UNET_STEPS (default: the quick configs' 400 / 600; a smoke run can use 5).
@@ -31,6 +32,7 @@ $PY scripts/train_unet.py --config configs/unet/quick.json --out "$RUNS/unet" --
 step "sampling the test masks in their references' style -> $RUNS/samples"
 rm -rf "$RUNS/samples"
 $PY scripts/sample.py --checkpoint "$RUNS/unet" --mask-dir "$DATA/test/labels" --label-to-img "$DATA/label_to_img.json" \
-  --ref-dir "$DATA/train_resized/imgs" --out "$RUNS/samples" --steps 20 --device "$DEVICE"
+  --ref-dir "$DATA/train_resized/imgs" --ref-label-dir "$DATA/train_resized/labels" --ref-strength 0.75 --ref-shuffle \
+  --out "$RUNS/samples" --steps 20 --device "$DEVICE"
 $PY scripts/make_index.py --data "$DATA" --outputs "$RUNS/samples" --out "$RUNS/index.html"
 step "done: open $RUNS/index.html"
