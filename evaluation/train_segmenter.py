@@ -1,11 +1,14 @@
 """Training the segmenter judge through lsgen's one training loop.
 
 Loss: per-pixel cross-entropy of the full-resolution logits against the label map (SegFormer
-trains the same way, its logits upsampled to the label size). The train split of the dataset is
-used; `evaluation.judge` scores the val split (the ceiling).
+trains the same way, its logits upsampled to the label size), optionally weighted up within a band
+around label edges (SegLossConfig.edge_weight; the border weight map of Ronneberger et al. 2015,
+"U-Net", eq. 2, in its simplest form). The train split of the dataset is used; `evaluation.judge`
+scores the val split (the ceiling).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from lsgen.data.dataset import DataConfig, LandscapeDataset
@@ -17,28 +20,53 @@ from lsgen.train.optim import OptimConfig, Updater
 from evaluation.segmenter import KIND, Segmenter, SegmenterConfig
 
 
-SECTIONS = {"model": SegmenterConfig, "train": TrainConfig, "optim": OptimConfig, "data": DataConfig}
+@dataclass
+class SegLossConfig:
+    edge_weight: float = 0.0   # extra cross-entropy weight of pixels within edge_radius of a label edge
+    edge_radius: int = 2       # the band of evaluation.metrics.boundary_band
+
+    def __post_init__(self):
+        if self.edge_weight < 0 or self.edge_radius < 1:
+            raise ValueError(f"loss.edge_weight must be >= 0 and loss.edge_radius >= 1, "
+                             f"got {self.edge_weight} and {self.edge_radius}")
 
 
-def pixel_cross_entropy(logits, target_onehot):
-    """logits (B, C, H, W), target_onehot (B, C, H, W) float one-hot -> scalar mean per-pixel CE.
-    Reduces over the class axis in place (no (B*H*W, C) transpose, no gather)."""
+SECTIONS = {"model": SegmenterConfig, "train": TrainConfig, "optim": OptimConfig, "data": DataConfig,
+            "loss": SegLossConfig}
+
+
+def pixel_cross_entropy(logits, target_onehot, weights=None):
+    """logits (B, C, H, W), target_onehot (B, C, H, W) float one-hot, optional weights (B, H, W) >= 0
+    -> scalar per-pixel CE, the mean (weighted: sum(w * CE) / sum(w)). Reduces over the class axis
+    in place (no (B*H*W, C) transpose, no gather)."""
     shifted = logits - logits.max(dim=1, keepdims=True)
-    log_z = shifted.exp().sum(dim=1).log()                               # (B, H, W)
-    return (log_z - (shifted * target_onehot).sum(dim=1)).mean()
+    per_pixel = shifted.exp().sum(dim=1).log() - (shifted * target_onehot).sum(dim=1)   # (B, H, W)
+    if weights is None:
+        return per_pixel.mean()
+    return (per_pixel * weights).sum() / weights.sum()
 
 
-def segmentation_loss(model: Segmenter, images, mask_onehot) -> dict:
-    """images (B, 3, H, W) [-1, 1], mask_onehot (B, C, H, W) -> {"loss": mean CE, "pixel_acc": batch
-    accuracy, estimated on every 4th row and column (a logging figure)}."""
+def edge_band(mask_onehot, radius: int):
+    """(B, C, H, W) one-hot -> (B, H, W) float 1/0: pixels whose (2r+1)^2 window holds more than one
+    class (evaluation.metrics.boundary_band for a batch). Zero padding adds no class at the border."""
+    present = jt.nn.max_pool2d(mask_onehot, 2 * radius + 1, stride=1, padding=radius)
+    return (present.sum(dim=1) > 1.5).float32()
+
+
+def segmentation_loss(model: Segmenter, images, mask_onehot, loss_cfg: SegLossConfig | None = None) -> dict:
+    """images (B, 3, H, W) [-1, 1], mask_onehot (B, C, H, W) -> {"loss": CE (edge-weighted per
+    loss_cfg), "pixel_acc": batch accuracy, estimated on every 4th row and column (a logging figure)}."""
     logits = model(images)
     pred = jt.argmax(logits.detach()[:, :, ::4, ::4], dim=1)[0]
     truth = jt.argmax(mask_onehot[:, :, ::4, ::4], dim=1)[0]
-    return {"loss": pixel_cross_entropy(logits, mask_onehot), "pixel_acc": (pred == truth).float32().mean()}
+    weights = None
+    if loss_cfg is not None and loss_cfg.edge_weight > 0:
+        weights = 1.0 + loss_cfg.edge_weight * edge_band(mask_onehot, loss_cfg.edge_radius).stop_grad()
+    return {"loss": pixel_cross_entropy(logits, mask_onehot, weights), "pixel_acc": (pred == truth).float32().mean()}
 
 
 def make_task(model_cfg: SegmenterConfig, optim_cfg: OptimConfig, train_cfg: TrainConfig,
-              data_cfg: DataConfig) -> TrainTask:
+              data_cfg: DataConfig, loss_cfg: SegLossConfig | None = None) -> TrainTask:
     """The segmenter's TrainTask: one phase, images and label maps only."""
     seed_everything(train_cfg.seed)
     model = Segmenter(model_cfg)
@@ -47,7 +75,7 @@ def make_task(model_cfg: SegmenterConfig, optim_cfg: OptimConfig, train_cfg: Tra
 
     def loss_fn(batch: dict, step: int) -> dict:
         model.train()
-        return segmentation_loss(model, batch["image"], batch["mask_onehot"])
+        return segmentation_loss(model, batch["image"], batch["mask_onehot"], loss_cfg)
 
     def to_batch(batch: dict) -> dict:
         return {"image": jt.array(batch["image"]), "mask_onehot": jt.array(batch["mask_onehot"])}
@@ -64,5 +92,5 @@ def train_segmenter(sections: dict, run_dir: str | Path, resume: bool = False, p
     optim_cfg, data_cfg = sections["optim"], sections["data"]
     dataset = LandscapeDataset(data_cfg, "train")
     loader = BatchLoader(dataset, train_cfg.batch_size, seed=train_cfg.seed)
-    task = make_task(model_cfg, optim_cfg, train_cfg, data_cfg)
+    task = make_task(model_cfg, optim_cfg, train_cfg, data_cfg, sections.get("loss"))
     return run_training(task, train_cfg, loader, run_dir, resume=resume, progress=progress)

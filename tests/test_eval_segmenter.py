@@ -39,7 +39,7 @@ def test_config_rejects_inconsistent_stages():
 def test_shipped_configs_load():
     from evaluation.train_segmenter import SECTIONS
 
-    for name in ("tiny", "small", "small-v2", "small-v4"):
+    for name in ("tiny", "small", "small-v2", "small-v4", "small-v9"):
         sections = load_config(f"configs/segmenter/{name}.json", SECTIONS)
         assert isinstance(sections["model"], SegmenterConfig)
     assert sections["data"].root == "data/synth-bench" and (sections["data"].width, sections["data"].height) == (128, 96)
@@ -228,3 +228,49 @@ def test_judge_without_flip_test_in_its_config_keeps_single_view_scores(tmp_path
     with jt.no_grad():
         expected = judge.model(jt.array(judge._inputs(images))).numpy().argmax(1)
     np.testing.assert_array_equal(judge.analyse(images)[0], expected)
+
+
+# --- edge-weighted cross-entropy (SegLossConfig, judge v9) -------------------------------------------
+@pytest.mark.parametrize("radius", [1, 2])
+def test_edge_band_equals_the_metrics_boundary_band(radius):
+    from evaluation.metrics import boundary_band
+    from evaluation.train_segmenter import edge_band
+
+    rng = np.random.default_rng(radius)
+    ids = np.kron(rng.integers(0, 4, (2, 5, 6)), np.ones((1, 3, 3), np.int64))      # blocks of 3x3 pixels
+    ids[1] = 2                                                                       # one image with no edge
+    got = edge_band(jt.array(np.eye(5, dtype=np.float32)[ids].transpose(0, 3, 1, 2)), radius).numpy()
+    expected = np.stack([boundary_band(m, radius) for m in ids]).astype(np.float32)
+    np.testing.assert_array_equal(got, expected)
+    assert 0 < expected[0].mean() < 1 and expected[1].sum() == 0
+
+
+def test_weighted_cross_entropy_is_the_weighted_mean_and_edges_weigh_more():
+    from evaluation.train_segmenter import SegLossConfig, pixel_cross_entropy, segmentation_loss
+
+    rng = np.random.default_rng(4)
+    logits = rng.normal(0, 2, (2, 5, 4, 6)).astype(np.float32)
+    ids = rng.integers(0, 5, (2, 4, 6))
+    onehot = np.eye(5, dtype=np.float32)[ids].transpose(0, 3, 1, 2)
+    weights = rng.uniform(0, 3, (2, 4, 6)).astype(np.float32)
+    log_p = logits - logits.max(1, keepdims=True)
+    log_p = log_p - np.log(np.exp(log_p).sum(1, keepdims=True))
+    per_pixel = -np.take_along_axis(log_p, ids[:, None], 1)[:, 0]
+    got = pixel_cross_entropy(jt.array(logits), jt.array(onehot), jt.array(weights)).item()
+    assert abs(got - (per_pixel * weights).sum() / weights.sum()) < 1e-5
+    with pytest.raises(ValueError, match="edge_weight"):
+        SegLossConfig(edge_weight=-1.0)
+
+    # a model whose errors sit on the edge: weighting the band up raises the loss
+    class EdgeWrong:
+        def __call__(self, images):
+            return jt.array(edge_logits)
+    halves = np.zeros((1, 8, 8), np.int64)
+    halves[:, :, 4:] = 1
+    edge_logits = np.where(np.eye(2, dtype=bool)[halves].transpose(0, 3, 1, 2), 3.0, 0.0).astype(np.float32)
+    edge_logits[:, :, :, 3:5] = edge_logits[:, ::-1, :, 3:5]                          # columns 3, 4 wrong
+    mask = jt.array(np.eye(2, dtype=np.float32)[halves].transpose(0, 3, 1, 2))
+    images = jt.zeros((1, 3, 8, 8))
+    plain = segmentation_loss(EdgeWrong(), images, mask)["loss"].item()
+    weighted = segmentation_loss(EdgeWrong(), images, mask, SegLossConfig(edge_weight=2.0, edge_radius=1))["loss"].item()
+    assert weighted > 1.5 * plain
