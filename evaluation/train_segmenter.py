@@ -17,6 +17,7 @@ from lsgen.runtime import jt, seed_everything
 from lsgen.train.loop import Phase, TrainConfig, TrainTask, run_training
 from lsgen.train.optim import OptimConfig, Updater
 
+from evaluation.seg_augment import AugmentedDataset, SegAugConfig
 from evaluation.segmenter import KIND, Segmenter, SegmenterConfig
 
 
@@ -32,7 +33,7 @@ class SegLossConfig:
 
 
 SECTIONS = {"model": SegmenterConfig, "train": TrainConfig, "optim": OptimConfig, "data": DataConfig,
-            "loss": SegLossConfig}
+            "loss": SegLossConfig, "augment": SegAugConfig}
 
 
 def pixel_cross_entropy(logits, target_onehot, weights=None):
@@ -87,10 +88,11 @@ def make_task(model_cfg: SegmenterConfig, optim_cfg: OptimConfig, train_cfg: Tra
 
 
 def train_segmenter(sections: dict, run_dir: str | Path, resume: bool = False, progress: bool = True) -> Path:
-    """Train on `sections['data']`'s train split; returns the final checkpoint path."""
+    """Train on `sections['data']`'s train split (augmented per `sections['augment']`); returns the
+    final checkpoint path."""
     model_cfg, train_cfg = sections["model"], sections["train"]
     optim_cfg, data_cfg = sections["optim"], sections["data"]
-    dataset = LandscapeDataset(data_cfg, "train")
+    dataset = AugmentedDataset(LandscapeDataset(data_cfg, "train"), sections.get("augment", SegAugConfig()))
     loader = BatchLoader(dataset, train_cfg.batch_size, seed=train_cfg.seed)
     task = make_task(model_cfg, optim_cfg, train_cfg, data_cfg, sections.get("loss"))
     return run_training(task, train_cfg, loader, run_dir, resume=resume, progress=progress)
