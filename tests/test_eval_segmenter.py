@@ -39,10 +39,11 @@ def test_config_rejects_inconsistent_stages():
 def test_shipped_configs_load():
     from evaluation.train_segmenter import SECTIONS
 
-    for name in ("tiny", "small", "small-v2", "small-v4", "small-v9"):
+    for name in ("tiny", "small", "small-v2", "small-v4", "small-v9", "small-v13"):
         sections = load_config(f"configs/segmenter/{name}.json", SECTIONS)
         assert isinstance(sections["model"], SegmenterConfig)
     assert sections["data"].root == "data/synth-bench" and (sections["data"].width, sections["data"].height) == (128, 96)
+    assert (sections["augment"].shift, sections["augment"].gamma, sections["augment"].saturation) == (4, 0.25, 0.25)
 
 
 def test_training_learns_colour_coded_classes_and_judge_loads_checkpoint(tiny_2023, tmp_path):
