@@ -18,6 +18,10 @@ Options beyond SegFormer (their defaults build the original judge, so its checkp
   450 updates, 0.731 vs 0.737; configs/segmenter/small-v4.json uses it); `refine_layers` = 2 and a
   wider `refine_hidden` (small-v5.json: +0.8 points of val accuracy over v4 in 30 CPU-minutes);
   `refine_full_res` (small-v6.json) measured no gain;
+- `drop_path > 0`: stochastic depth (Huang et al. 2016, "Deep Networks with Stochastic Depth"), as in
+  SegFormer's training recipe: while training, each residual branch of a transformer block is
+  dropped for a whole image with a probability rising linearly over the blocks from 0 to
+  `drop_path`, and kept branches are scaled by 1/(1-p); the identity at evaluation;
 - `flip_test`: the judge (evaluation.judge.Judge) predicts from the mean of the logits of the image
   and of its horizontal mirror (test-time flip augmentation; training is unchanged). Stored in the
   config so that a judge checkpoint alone fixes how it scores.
@@ -56,10 +60,13 @@ class SegmenterConfig:
     refine_full_res: bool = False                      # the refiner's image stem starts with a full-resolution conv
     input_norm: str = "none"                           # none | standardise (see Segmenter.prepare)
     flip_test: bool = False                            # the judge averages the logits of the image and its mirror
+    drop_path: float = 0.0                             # stochastic depth of the last block (linear from 0)
 
     def __post_init__(self):
         if self.input_norm not in INPUT_NORMS:
             raise ValueError(f"input_norm must be one of {INPUT_NORMS}, got {self.input_norm!r}")
+        if not 0.0 <= self.drop_path < 1.0:
+            raise ValueError(f"drop_path must be in [0, 1), got {self.drop_path}")
         if self.refine_layers < 1:
             raise ValueError(f"refine_layers must be >= 1, got {self.refine_layers}")
         lengths = {len(v) for v in (self.widths, self.depths, self.heads, self.sr_ratios, self.strides)}
@@ -174,19 +181,42 @@ class MixFFN(nn.Module):
         return self.fc2(nn.gelu(map_to_tokens(x)))
 
 
-class Block(nn.Module):
-    """Pre-norm transformer block: x + attn(norm(x)), then x + ffn(norm(x))."""
+def drop_path(branch, batch: int, p: float):
+    """Stochastic depth of a residual branch (B*N, C): each image's rows are zeroed with probability
+    p, kept rows scaled by 1/(1-p) so the expectation is unchanged."""
+    keep = (jt.rand(batch, 1, 1) >= p).float32() / (1.0 - p)
+    return (branch.reshape(batch, -1, branch.shape[-1]) * keep).reshape(branch.shape)
 
-    def __init__(self, width: int, heads: int, sr_ratio: int, mlp_ratio: int):
+
+class Block(nn.Module):
+    """Pre-norm transformer block: x + attn(norm(x)), then x + ffn(norm(x)); with `drop_path` > 0
+    each branch is dropped per image while training (stochastic depth)."""
+
+    def __init__(self, width: int, heads: int, sr_ratio: int, mlp_ratio: int, drop_path: float = 0.0):
         super().__init__()
         self.norm1 = nn.LayerNorm(width)
         self.attn = EfficientAttention(width, heads, sr_ratio)
         self.norm2 = nn.LayerNorm(width)
         self.ffn = MixFFN(width, mlp_ratio)
+        self.drop_path = drop_path
+
+    def _residual(self, branch, shape):
+        if self.drop_path > 0 and self.is_training():
+            return drop_path(branch, shape[0], self.drop_path)
+        return branch
 
     def execute(self, tokens, shape):
-        tokens = tokens + self.attn(self.norm1(tokens), shape)
-        return tokens + self.ffn(self.norm2(tokens), shape)
+        tokens = tokens + self._residual(self.attn(self.norm1(tokens), shape), shape)
+        return tokens + self._residual(self.ffn(self.norm2(tokens), shape), shape)
+
+
+def drop_path_rates(cfg: SegmenterConfig) -> list[list[float]]:
+    """Per stage, the stochastic-depth probability of each block: linear from 0 (first block of the
+    network) to cfg.drop_path (last block), SegFormer's schedule."""
+    total = sum(cfg.depths)
+    rates = np.linspace(0.0, cfg.drop_path, total) if total > 1 else np.full(total, cfg.drop_path)
+    bounds = np.cumsum((0, *cfg.depths))
+    return [[float(r) for r in rates[lo:hi]] for lo, hi in zip(bounds[:-1], bounds[1:])]
 
 
 class Stage(nn.Module):
@@ -194,8 +224,8 @@ class Stage(nn.Module):
         super().__init__()
         width = cfg.widths[i]
         self.embed = PatchEmbed(cin, width, cfg.strides[i])
-        self.blocks = nn.ModuleList([Block(width, cfg.heads[i], cfg.sr_ratios[i], cfg.mlp_ratio)
-                                     for _ in range(cfg.depths[i])])
+        self.blocks = nn.ModuleList([Block(width, cfg.heads[i], cfg.sr_ratios[i], cfg.mlp_ratio, rate)
+                                     for rate in drop_path_rates(cfg)[i]])
         self.norm = nn.LayerNorm(width)
 
     def execute(self, x):

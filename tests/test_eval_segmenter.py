@@ -275,3 +275,42 @@ def test_weighted_cross_entropy_is_the_weighted_mean_and_edges_weigh_more():
     plain = segmentation_loss(EdgeWrong(), images, mask)["loss"].item()
     weighted = segmentation_loss(EdgeWrong(), images, mask, SegLossConfig(edge_weight=2.0, edge_radius=1))["loss"].item()
     assert weighted > 1.5 * plain
+
+
+def test_drop_path_rates_rise_linearly_over_all_blocks():
+    from evaluation.segmenter import drop_path_rates
+    cfg = SegmenterConfig(**{**TINY.__dict__, "depths": (2, 2, 1, 1), "drop_path": 0.1})
+    rates = drop_path_rates(cfg)
+    assert [len(r) for r in rates] == [2, 2, 1, 1]
+    np.testing.assert_allclose(sum(rates, []), np.linspace(0, 0.1, 6))
+    with pytest.raises(ValueError, match="drop_path"):
+        SegmenterConfig(drop_path=1.0)
+
+
+def test_drop_path_zeroes_whole_images_and_keeps_the_expectation():
+    from evaluation.segmenter import drop_path
+    jt.set_global_seed(0)
+    branch = jt.ones((64 * 6, 5))                                   # 64 images of 6 tokens
+    out = drop_path(branch, 64, 0.25).numpy().reshape(64, 6, 5)
+    per_image = out[:, 0, 0]
+    assert np.all((out == per_image[:, None, None]))                # one decision per image
+    assert np.all(np.isclose(per_image, 0.0) | np.isclose(per_image, 1 / 0.75))
+    assert 0 < (per_image == 0).sum() < 64
+    draws = np.concatenate([drop_path(jt.ones((4000, 1)), 4000, 0.25).numpy() for _ in range(5)])
+    assert abs(draws.mean() - 1.0) < 0.03
+
+
+def test_drop_path_is_random_in_training_and_the_identity_in_evaluation():
+    """Same weights: eval output equals the drop_path=0 model's; training outputs vary between calls."""
+    jt.set_global_seed(0)
+    plain = Segmenter(TINY_V2)
+    dropped = Segmenter(SegmenterConfig(**{**TINY_V2.__dict__, "drop_path": 0.9}))
+    assert set(plain.state_dict()) == set(dropped.state_dict())    # checkpoints stay interchangeable
+    dropped.load_parameters(plain.state_dict())
+    x = _images()
+    plain.eval(), dropped.eval()
+    with jt.no_grad():
+        np.testing.assert_allclose(dropped(x).numpy(), plain(x).numpy(), atol=1e-6)
+        dropped.train()
+        first, second = dropped(x).numpy(), dropped(x).numpy()
+    assert np.abs(first - second).max() > 1e-3

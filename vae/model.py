@@ -9,6 +9,15 @@ and log-variance of a diagonal Gaussian posterior q(z|x) over (C, H/f, W/f) late
 Compression Autoencoder", sec. 3.1): every resampling block and both ends of the bottleneck learn a
 residual over a parameter-free path (space-to-channel + channel averaging down, channel duplication
 + channel-to-space up), so an untrained network already passes a coarse image through.
+
+`VAEConfig.patch_path` adds a linear autoencoder of f x f patches beside the deep networks: the
+posterior mean is W_e s2c(x) + b_e + encoder(x) and the reconstruction c2s(W_d z + b_d) + decoder(z)
+(s2c/c2s: space-to-channel / channel-to-space by f; W_e, W_d: 1x1 convs). Training initialises
+W_e, W_d from the principal components of training patches (vae.patch_pca, whitened: each latent
+channel starts with unit variance) and both deep networks' output convs at zero, so training starts
+from the PCA autoencoder and learns a non-linear residual over it. Why: on synth256 at f=8 the
+32-component patch PCA is 8.5 dB above bicubic x8, while the deep `small-c32` network reached only
++3.3 dB after 45 CPU-minutes of training from a random start.
 """
 from __future__ import annotations
 
@@ -21,6 +30,7 @@ from lsgen.runtime import jt
 
 nn = jt.nn
 LOGVAR_RANGE = (-30.0, 20.0)  # keeps exp(logvar) finite in fp32 (LDM clamps the same way)
+PATCH_PATH_LOGVAR_INIT = -10.0
 
 
 @dataclass(frozen=True)
@@ -41,6 +51,8 @@ class VAEConfig:
     # DC-AE residual autoencoding: non-parametric shortcuts around every resampler and the
     # bottleneck; resamplers then change the width (level i -> i+1), and the 1x1 quant convs go
     residual_shortcuts: bool = False
+    # a linear f x f patch autoencoder beside the deep networks, PCA-initialised by training (see above)
+    patch_path: bool = False
 
     def __post_init__(self):
         if not self.channel_mult or min(self.channel_mult) < 1:
@@ -240,7 +252,9 @@ class Encoder(nn.Module):
     def __init__(self, cfg: VAEConfig):
         super().__init__()
         widths, n, residual = cfg.level_channels, cfg.num_res_blocks, cfg.residual_shortcuts
-        self.latent_channels, self.shortcut = cfg.latent_channels, residual
+        self.latent_channels = cfg.latent_channels
+        # with a patch path the PCA latent is the mean's base; DC-AE's averaged features would scramble it
+        self.shortcut = residual and not cfg.patch_path
         self.conv_in = nn.Conv2d(cfg.in_channels, widths[0], 3, padding=1)
         # with shortcuts the downsampler moves to the next width; otherwise the next level's first block does
         ins = widths if residual else (widths[0],) + widths[:-1]
@@ -314,12 +328,28 @@ class AutoencoderKL(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.encoder = Encoder(cfg)
-        if cfg.residual_shortcuts:  # a random 1x1 mix would scramble the shortcut's latent (DC-AE has none)
+        if cfg.residual_shortcuts or cfg.patch_path:  # a random 1x1 mix would scramble the shortcut's latent
             self.quant_conv, self.post_quant_conv = nn.Identity(), nn.Identity()
         else:
             self.quant_conv = nn.Conv2d(2 * cfg.latent_channels, 2 * cfg.latent_channels, 1)
             self.post_quant_conv = nn.Conv2d(cfg.latent_channels, cfg.latent_channels, 1)
         self.decoder = Decoder(cfg)
+        if cfg.patch_path:
+            patch = cfg.in_channels * cfg.downsample_factor ** 2
+            self.patch_encode = nn.Conv2d(patch, cfg.latent_channels, 1)
+            self.patch_decode = nn.Conv2d(cfg.latent_channels, patch, 1)
+            self._zero_deep_outputs()
+
+    def _zero_deep_outputs(self) -> None:
+        """Deep networks start as zero residuals over the patch path; the posterior starts nearly
+        deterministic (std e^-5, small against unit-variance PCA latents)."""
+        enc_out, dec_out = self.encoder.conv_out, self.decoder.conv_out
+        enc_bias = np.zeros(enc_out.bias.shape, np.float32)
+        enc_bias[self.cfg.latent_channels:] = PATCH_PATH_LOGVAR_INIT
+        enc_out.weight.assign(jt.zeros_like(enc_out.weight))
+        enc_out.bias.assign(jt.array(enc_bias))
+        dec_out.weight.assign(jt.zeros_like(dec_out.weight))
+        dec_out.bias.assign(jt.zeros_like(dec_out.bias))
 
     @property
     def last_layer(self):
@@ -328,11 +358,19 @@ class AutoencoderKL(nn.Module):
 
     def encode(self, images) -> DiagonalGaussian:
         check_input(images, self.cfg.in_channels, self.cfg.downsample_factor, "images")
-        return DiagonalGaussian(self.quant_conv(self.encoder(images)))
+        moments = self.quant_conv(self.encoder(images))
+        if self.cfg.patch_path:
+            mean, logvar = jt.chunk(moments, 2, dim=1)
+            mean = mean + self.patch_encode(space_to_channel(images, self.cfg.downsample_factor))
+            moments = jt.concat([mean, logvar], dim=1)
+        return DiagonalGaussian(moments)
 
     def decode(self, latents):
         check_input(latents, self.cfg.latent_channels, 1, "latents")
-        return self.decoder(self.post_quant_conv(latents))
+        images = self.decoder(self.post_quant_conv(latents))
+        if self.cfg.patch_path:
+            images = images + channel_to_space(self.patch_decode(latents), self.cfg.downsample_factor)
+        return images
 
     def execute(self, images, sample: bool = True):
         """Reconstruct: returns (reconstruction (B,in,H,W), posterior)."""

@@ -30,6 +30,7 @@ from vae.latents import KIND, compute_latent_scale, load_vae
 from vae.losses import LossConfig, PatchDiscriminator, autoencoder_loss, build_perceptual, discriminator_loss
 from vae.metrics import bicubic_round_trip, psnr
 from vae.model import AutoencoderKL, VAEConfig
+from vae.patch_pca import init_patch_path
 
 FINAL_NAME = "vae.safetensors"
 
@@ -41,12 +42,13 @@ class RecipeConfig:
     crop_height: int = 0
     scale_images: int = 256            # training images used to measure the latent scale
     preview_images: int = 4            # val images in each reconstruction grid
+    patch_pca_images: int = 256        # training images whose patches initialise model.patch_path
 
     def __post_init__(self):
         if (self.crop_width > 0) != (self.crop_height > 0) or min(self.crop_width, self.crop_height) < 0:
             raise ValueError("crop_width and crop_height must both be 0 or both > 0")
-        if self.scale_images < 1 or self.preview_images < 0:
-            raise ValueError("scale_images must be >= 1 and preview_images >= 0")
+        if self.scale_images < 1 or self.preview_images < 0 or self.patch_pca_images < 1:
+            raise ValueError("scale_images and patch_pca_images must be >= 1 and preview_images >= 0")
 
 
 SECTIONS = {"model": VAEConfig, "loss": LossConfig, "optim": OptimConfig, "disc_optim": OptimConfig,
@@ -175,6 +177,17 @@ def make_preview(vae: AutoencoderKL, images: np.ndarray):
     return preview
 
 
+def init_patch_path_from_data(vae: AutoencoderKL, data: DataConfig, max_images: int) -> None:
+    """PCA-initialise the patch path from the first `max_images` full-frame images of the train
+    split (no flip), before the first update."""
+    split = ImageSplit(replace(data, flip=False), "train")
+    images = np.stack([split.load(i)["image"] for i in range(min(max_images, len(split)))])
+    pca = init_patch_path(vae, images)
+    kept = pca.variances.sum() / max(pca.total_variance, 1e-12)
+    print(f"patch path: PCA of {len(images)} train images, {len(pca.variances)} components keep "
+          f"{100 * kept:.1f}% of the patch variance", file=sys.stderr)
+
+
 def finalize(checkpoint: Path, sections: dict, run_dir: Path) -> Path:
     """Measure the latent scale with the weights load_vae returns and store it in the checkpoint's
     metadata (re-saved in place) and in `<run_dir>/vae.safetensors`. Returns the latter."""
@@ -209,6 +222,8 @@ def train(sections: dict, run_dir: str | Path, resume: bool = False, progress: b
         val = ImageSplit(sections["data"], "val")
         preview_images = np.stack([val.load(i)["image"] for i in range(min(recipe.preview_images, len(val)))])
     task = make_task(sections, preview_images)
+    if sections["model"].patch_path and not resume:
+        init_patch_path_from_data(task.model, sections["data"], recipe.patch_pca_images)
     checkpoint = run_training(task, train_cfg, loader, run_dir, resume=resume, progress=progress)
     set_precision("fp32")
     return finalize(Path(checkpoint), sections, run_dir)
