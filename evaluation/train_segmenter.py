@@ -25,11 +25,14 @@ from evaluation.segmenter import KIND, Segmenter, SegmenterConfig
 class SegLossConfig:
     edge_weight: float = 0.0   # extra cross-entropy weight of pixels within edge_radius of a label edge
     edge_radius: int = 2       # the band of evaluation.metrics.boundary_band
+    label_smoothing: float = 0.0  # target (1 - e) one-hot + e / C (Szegedy et al. 2016, "Rethinking Inception", sec. 7)
 
     def __post_init__(self):
         if self.edge_weight < 0 or self.edge_radius < 1:
             raise ValueError(f"loss.edge_weight must be >= 0 and loss.edge_radius >= 1, "
                              f"got {self.edge_weight} and {self.edge_radius}")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ValueError(f"loss.label_smoothing must be in [0, 1), got {self.label_smoothing}")
 
 
 SECTIONS = {"model": SegmenterConfig, "train": TrainConfig, "optim": OptimConfig, "data": DataConfig,
@@ -37,9 +40,10 @@ SECTIONS = {"model": SegmenterConfig, "train": TrainConfig, "optim": OptimConfig
 
 
 def pixel_cross_entropy(logits, target_onehot, weights=None):
-    """logits (B, C, H, W), target_onehot (B, C, H, W) float one-hot, optional weights (B, H, W) >= 0
-    -> scalar per-pixel CE, the mean (weighted: sum(w * CE) / sum(w)). Reduces over the class axis
-    in place (no (B*H*W, C) transpose, no gather)."""
+    """logits (B, C, H, W), target_onehot (B, C, H, W) float one-hot (or any per-pixel distribution:
+    CE = -sum_c t_c log p_c), optional weights (B, H, W) >= 0 -> scalar per-pixel CE, the mean
+    (weighted: sum(w * CE) / sum(w)). Reduces over the class axis in place (no (B*H*W, C)
+    transpose, no gather)."""
     shifted = logits - logits.max(dim=1, keepdims=True)
     per_pixel = shifted.exp().sum(dim=1).log() - (shifted * target_onehot).sum(dim=1)   # (B, H, W)
     if weights is None:
@@ -55,15 +59,18 @@ def edge_band(mask_onehot, radius: int):
 
 
 def segmentation_loss(model: Segmenter, images, mask_onehot, loss_cfg: SegLossConfig | None = None) -> dict:
-    """images (B, 3, H, W) [-1, 1], mask_onehot (B, C, H, W) -> {"loss": CE (edge-weighted per
-    loss_cfg), "pixel_acc": batch accuracy, estimated on every 4th row and column (a logging figure)}."""
+    """images (B, 3, H, W) [-1, 1], mask_onehot (B, C, H, W) -> {"loss": CE (edge-weighted and
+    label-smoothed per loss_cfg), "pixel_acc": batch accuracy, estimated on every 4th row and column (a logging figure)}."""
     logits = model(images)
     pred = jt.argmax(logits.detach()[:, :, ::4, ::4], dim=1)[0]
     truth = jt.argmax(mask_onehot[:, :, ::4, ::4], dim=1)[0]
-    weights = None
+    weights, target = None, mask_onehot
     if loss_cfg is not None and loss_cfg.edge_weight > 0:
         weights = 1.0 + loss_cfg.edge_weight * edge_band(mask_onehot, loss_cfg.edge_radius).stop_grad()
-    return {"loss": pixel_cross_entropy(logits, mask_onehot, weights), "pixel_acc": (pred == truth).float32().mean()}
+    if loss_cfg is not None and loss_cfg.label_smoothing > 0:
+        eps = loss_cfg.label_smoothing
+        target = mask_onehot * (1.0 - eps) + eps / mask_onehot.shape[1]
+    return {"loss": pixel_cross_entropy(logits, target, weights), "pixel_acc": (pred == truth).float32().mean()}
 
 
 def make_task(model_cfg: SegmenterConfig, optim_cfg: OptimConfig, train_cfg: TrainConfig,

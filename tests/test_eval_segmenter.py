@@ -314,3 +314,24 @@ def test_drop_path_is_random_in_training_and_the_identity_in_evaluation():
         dropped.train()
         first, second = dropped(x).numpy(), dropped(x).numpy()
     assert np.abs(first - second).max() > 1e-3
+
+
+def test_label_smoothing_is_the_cross_entropy_with_the_smoothed_target():
+    """CE((1-e) y + e/C) = (1-e) CE(y) + e mean_c(-log p_c), against numpy."""
+    from evaluation.train_segmenter import SegLossConfig, segmentation_loss
+
+    rng = np.random.default_rng(5)
+    logits = rng.normal(0, 2, (2, 5, 4, 6)).astype(np.float32)
+    ids = rng.integers(0, 5, (2, 4, 6))
+    log_p = logits - logits.max(1, keepdims=True)
+    log_p = log_p - np.log(np.exp(log_p).sum(1, keepdims=True))
+    hard = -np.take_along_axis(log_p, ids[:, None], 1).mean()
+    uniform = -log_p.mean()
+    mask = jt.array(np.eye(5, dtype=np.float32)[ids].transpose(0, 3, 1, 2))
+    fixed = lambda images: jt.array(logits)                                   # noqa: E731
+    images = jt.zeros((2, 3, 4, 6))
+    for eps in (0.0, 0.1, 0.5):
+        got = segmentation_loss(fixed, images, mask, SegLossConfig(label_smoothing=eps))["loss"].item()
+        assert abs(got - ((1 - eps) * hard + eps * uniform)) < 1e-5
+    with pytest.raises(ValueError, match="label_smoothing"):
+        SegLossConfig(label_smoothing=1.0)
