@@ -51,7 +51,13 @@ def main() -> None:
     parser.add_argument("--data", default="data/synth-bench", help="synth-bench root (default: %(default)s)")
     parser.add_argument("--flip-test", choices=("checkpoint", "on", "off"), default="checkpoint",
                         help="test-time flip: as the checkpoint's config says (default), or forced on/off")
+    parser.add_argument("--shift-test", nargs="*", type=int, default=None, metavar="STEP",
+                        help="test-time shift steps (each a 3x3 grid of shifts); without values: none; "
+                             "default: as the checkpoint's config says")
+    parser.add_argument("--val-only", action="store_true", help="score only the real val images (a quick probe)")
     args = parser.parse_args()
+    if args.shift_test and min(args.shift_test) < 1:
+        parser.error(f"--shift-test steps must be >= 1, got {args.shift_test}")
     from evaluation import contest  # noqa: PLC0415
     from evaluation.baselines import fit_class_colours, shuffled_colours  # noqa: PLC0415
     from evaluation.judge import Judge  # noqa: PLC0415
@@ -60,7 +66,9 @@ def main() -> None:
 
     start = time.perf_counter()
     cfg = DataConfig(**{**SYNTH_BENCH.__dict__, "root": args.data})
-    judge = Judge(args.judge, flip_test={"checkpoint": None, "on": True, "off": False}[args.flip_test])
+    judge = Judge(args.judge, flip_test={"checkpoint": None, "on": True, "off": False}[args.flip_test],
+                  shift_test=None if args.shift_test is None else tuple(args.shift_test))
+
     train, val, test = (load_split(cfg, s, progress=True) for s in ("train", "val", "test"))
     colours = fit_class_colours(LandscapeDataset(cfg, "train"))
     noise = np.random.default_rng(0).integers(0, 256, test.images.shape, dtype=np.uint8)
@@ -68,8 +76,11 @@ def main() -> None:
             "class-colour painting": (painted(test.masks, colours), test.masks),
             "shuffled-colour painting": (painted(test.masks, shuffled_colours(colours)), test.masks),
             "uniform noise": (noise, test.masks)}
+    if args.val_only:
+        sets = {"real val (held-out pairs)": sets["real val (held-out pairs)"]}
     print(f"judge {args.judge} ({judge.digest}), reference: {len(train.images)} train images, "
-          f"size {judge.width}x{judge.height}, test-time flip {'on' if judge.flip_test else 'off'}\n")
+          f"size {judge.width}x{judge.height}, test-time flip {'on' if judge.flip_test else 'off'}, "
+          f"shift steps {list(judge.shift_test) or 'none'}\n")
     print("| images | n | mask acc | mIoU | FD-seg vs train | KID-seg vs train |\n|---|---|---|---|---|---|")
     print("\n".join(table_rows(judge, sets, judge.features(train.images))))
     self_style = np.mean([contest.style_score(im, im) for im in test.images])

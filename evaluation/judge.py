@@ -29,13 +29,42 @@ def is_segmenter_checkpoint(path: str | Path) -> bool:
         return False
 
 
+def shift_offsets(steps) -> list[tuple[int, int]]:
+    """The test-time views' (dy, dx): (0, 0) and every (dy, dx) in {-s, 0, s}^2 for s in steps."""
+    offsets = {(0, 0)} | {(dy * s, dx * s) for s in steps for dy in (-1, 0, 1) for dx in (-1, 0, 1)}
+    return sorted(offsets)
+
+
+def averaged_logits(model, images: np.ndarray, flip: bool, steps=()) -> np.ndarray:
+    """Test-time augmented logits: images (B, 3, H, W) [-1, 1] -> (B, K, H, W), the sum over
+    shift_offsets(steps) of the logits of the image shifted by (dy, dx) (view[p] = image[p + d],
+    reflect-padded), each moved back onto the image's pixels, plus, with `flip`, the same for the
+    mirrored image. A border pixel sums the views that contain it (argmax is unaffected by the
+    count, which is the same for every class)."""
+    b, _, h, w = images.shape
+    margin = max(steps, default=0)
+    padded = np.pad(images, ((0, 0), (0, 0), (margin, margin), (margin, margin)), mode="reflect")
+    total = None
+    for dy, dx in shift_offsets(steps):
+        top, left = margin + dy, margin + dx
+        view = jt.array(np.ascontiguousarray(padded[:, :, top:top + h, left:left + w]))
+        logits = model(view)
+        if flip:
+            logits = logits + model(view[:, :, :, ::-1])[:, :, :, ::-1]
+        if total is None:
+            total = np.zeros((b, logits.shape[1], h + 2 * margin, w + 2 * margin), np.float32)
+        total[:, :, top:top + h, left:left + w] += logits.numpy()
+    return total[:, :, margin:margin + h, margin:margin + w]
+
+
 class Judge:
     """Loads a segmenter checkpoint (EMA weights when present) and scores batches of images.
-    `flip_test` None follows the checkpoint's config (SegmenterConfig.flip_test); True/False
-    overrides it (a measurement of what the flip buys, not a judge to report scores with)."""
+    `flip_test` / `shift_test` None follow the checkpoint's config (SegmenterConfig.flip_test,
+    .shift_test); a value overrides it (a measurement of what the augmentation buys, not a judge to
+    report scores with)."""
 
     def __init__(self, path: str | Path, batch_size: int = 16, use_ema: bool = True,
-                 flip_test: bool | None = None):
+                 flip_test: bool | None = None, shift_test: tuple[int, ...] | None = None):
         meta = ckpt.read_metadata(path)
         if meta["kind"] != KIND:
             raise ckpt.CheckpointError(f"{path}: checkpoint kind is {meta['kind']!r}, expected {KIND!r}")
@@ -44,6 +73,7 @@ class Judge:
         ckpt.load_weights(self.model, path, kind=KIND, prefix="ema." if use_ema and has_ema else "")
         self.model.eval()
         self.flip_test = self.model.cfg.flip_test if flip_test is None else bool(flip_test)
+        self.shift_test = tuple(self.model.cfg.shift_test if shift_test is None else shift_test)
         if "image_size" not in meta:
             raise ckpt.CheckpointError(f"{path}: segmenter checkpoint has no image_size metadata")
         size = json.loads(meta["image_size"])
@@ -59,20 +89,33 @@ class Judge:
     def analyse(self, images: np.ndarray, progress: bool = False, desc: str = "judge") -> tuple[np.ndarray, np.ndarray]:
         """(N, H, W, 3) uint8 -> predictions (N, h, w) int32 and pooled features (N, D) float64.
         With flip_test the prediction is the argmax of the summed logits of the image and its mirror
-        (mirrored back); the pooled features are always the unflipped image's."""
+        (mirrored back), with shift_test of all the shifted views too (averaged_logits); the pooled
+        features are always the plain image's."""
         preds, feats = [], []
         for start in tqdm(range(0, len(images), self.batch_size), desc=desc, disable=not progress, leave=False):
-            x = jt.array(self._inputs(images[start:start + self.batch_size]))
+            inputs = self._inputs(images[start:start + self.batch_size])
+            x = jt.array(inputs)
             with jt.no_grad():
-                logits, pooled = self.model.analyse(x)
-                if self.flip_test:
-                    logits = logits + self.model(x[:, :, :, ::-1])[:, :, :, ::-1]
-                preds.append(jt.argmax(logits, dim=1)[0].int32().numpy())
+                if self.shift_test:
+                    pooled = self.model.pooled_features(x)
+                    preds.append(averaged_logits(self.model, inputs, self.flip_test, self.shift_test)
+                                 .argmax(1).astype(np.int32))
+                else:
+                    logits, pooled = self.model.analyse(x)
+                    if self.flip_test:
+                        logits = logits + self.model(x[:, :, :, ::-1])[:, :, :, ::-1]
+                    preds.append(jt.argmax(logits, dim=1)[0].int32().numpy())
                 feats.append(pooled.numpy().astype(np.float64))
         return np.concatenate(preds), np.concatenate(feats)
 
     def features(self, images: np.ndarray, progress: bool = False, desc: str = "features") -> np.ndarray:
-        return self.analyse(images, progress, desc)[1]
+        """(N, H, W, 3) uint8 -> pooled features (N, D) float64 (analyse's, without predicting)."""
+        feats = []
+        for start in tqdm(range(0, len(images), self.batch_size), desc=desc, disable=not progress, leave=False):
+            with jt.no_grad():
+                pooled = self.model.pooled_features(jt.array(self._inputs(images[start:start + self.batch_size])))
+            feats.append(pooled.numpy().astype(np.float64))
+        return np.concatenate(feats)
 
     def pixel_accuracies(self, preds: np.ndarray, masks: np.ndarray) -> np.ndarray:
         """Per-image pixel accuracy (N,) float64 in [0, 1] of predictions (N, h, w) against

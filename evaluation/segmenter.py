@@ -24,7 +24,11 @@ Options beyond SegFormer (their defaults build the original judge, so its checkp
   `drop_path`, and kept branches are scaled by 1/(1-p); the identity at evaluation;
 - `flip_test`: the judge (evaluation.judge.Judge) predicts from the mean of the logits of the image
   and of its horizontal mirror (test-time flip augmentation; training is unchanged). Stored in the
-  config so that a judge checkpoint alone fixes how it scores.
+  config so that a judge checkpoint alone fixes how it scores;
+- `shift_test`: the judge also averages the logits of the image shifted by (dy, dx) in {-s, 0, s}^2
+  for each listed step s (reflect padding, logits shifted back; evaluation.judge.averaged_logits):
+  test-time shift augmentation, which smooths the stride-4 encoder's dependence on where an edge
+  falls on its grid. One forward pass per view (x2 with flip_test).
 
 Images enter as (B, 3, H, W) in [-1, 1]; logits leave as (B, num_classes, H, W) (upsampled
 bilinearly from the classifier's resolution).
@@ -61,10 +65,13 @@ class SegmenterConfig:
     input_norm: str = "none"                           # none | standardise (see Segmenter.prepare)
     flip_test: bool = False                            # the judge averages the logits of the image and its mirror
     drop_path: float = 0.0                             # stochastic depth of the last block (linear from 0)
+    shift_test: tuple[int, ...] = ()                   # test-time shift steps (judge), () = none
 
     def __post_init__(self):
         if self.input_norm not in INPUT_NORMS:
             raise ValueError(f"input_norm must be one of {INPUT_NORMS}, got {self.input_norm!r}")
+        if any(int(step) != step or step < 1 for step in self.shift_test):
+            raise ValueError(f"shift_test steps must be positive integers, got {self.shift_test}")
         if not 0.0 <= self.drop_path < 1.0:
             raise ValueError(f"drop_path must be in [0, 1), got {self.drop_path}")
         if self.refine_layers < 1:

@@ -335,3 +335,55 @@ def test_label_smoothing_is_the_cross_entropy_with_the_smoothed_target():
         assert abs(got - ((1 - eps) * hard + eps * uniform)) < 1e-5
     with pytest.raises(ValueError, match="label_smoothing"):
         SegLossConfig(label_smoothing=1.0)
+
+
+# --- test-time shift augmentation (SegmenterConfig.shift_test) ---------------------------------------
+def test_shift_offsets_are_the_union_of_3x3_grids():
+    from evaluation.judge import shift_offsets
+
+    assert shift_offsets(()) == [(0, 0)]
+    assert len(shift_offsets((2,))) == 9 and (-2, 2) in shift_offsets((2,))
+    assert len(shift_offsets((4, 2))) == 17
+    with pytest.raises(ValueError, match="shift_test"):
+        SegmenterConfig(shift_test=(0,))
+
+
+class PixelwiseModel:
+    """A 'segmenter' whose logits at a pixel depend on that pixel only: shifted views, moved back,
+    must land exactly on the plain view's logits (any misalignment mixes neighbours)."""
+
+    def __call__(self, x):
+        return jt.concat([x, x.sqr()], dim=1)
+
+
+def test_averaged_logits_realign_every_shifted_view():
+    from evaluation.judge import averaged_logits, shift_offsets
+
+    x = np.random.default_rng(6).uniform(-1, 1, (2, 3, 20, 28)).astype(np.float32)
+    plain = np.concatenate([x, x ** 2], axis=1)
+    for steps, flip in (((), False), ((2,), False), ((3, 1), True)):
+        got = averaged_logits(PixelwiseModel(), x, flip, steps)
+        views = len(shift_offsets(steps)) * (2 if flip else 1)
+        m = max(steps, default=0)
+        inner = (slice(None), slice(None), slice(m, 20 - m), slice(m, 28 - m))
+        np.testing.assert_allclose(got[inner], views * plain[inner], rtol=1e-5, atol=1e-5)
+        count = got[:, :1] / np.where(np.abs(plain[:, :1]) > 1e-3, plain[:, :1], np.nan)
+        assert np.nanmin(count) > 0.99 and np.nanmax(count) < views + 0.01     # borders: fewer views, never 0
+
+
+def test_judge_with_shift_test_predicts_the_argmax_of_the_averaged_logits(tmp_path):
+    from evaluation.judge import Judge, averaged_logits
+
+    path = _judge_checkpoint(tmp_path, SegmenterConfig(**{**TINY_REFINED.__dict__, "flip_test": True,
+                                                          "shift_test": (2,)}))
+    images = np.random.default_rng(7).integers(0, 256, (3, 40, 56, 3), dtype=np.uint8)
+    judge, plain = Judge(path, batch_size=2), Judge(path, batch_size=2, shift_test=())
+    assert judge.shift_test == (2,) and plain.shift_test == ()
+    preds, feats = judge.analyse(images)
+    with jt.no_grad():
+        expected = averaged_logits(judge.model, judge._inputs(images), True, (2,)).argmax(1)
+    np.testing.assert_array_equal(preds, expected)
+    plain_preds, plain_feats = plain.analyse(images)
+    np.testing.assert_allclose(feats, plain_feats, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(judge.features(images), plain_feats, rtol=1e-5, atol=1e-6)
+    assert (plain_preds != preds).any()
