@@ -54,7 +54,8 @@ def main() -> None:
     parser.add_argument("--shift-test", nargs="*", type=int, default=None, metavar="STEP",
                         help="test-time shift steps (each a 3x3 grid of shifts); without values: none; "
                              "default: as the checkpoint's config says")
-    parser.add_argument("--val-only", action="store_true", help="score only the real val images (a quick probe)")
+    parser.add_argument("--real-only", action="store_true",
+                        help="score only the real val and test images (a quick probe)")
     args = parser.parse_args()
     if args.shift_test and min(args.shift_test) < 1:
         parser.error(f"--shift-test steps must be >= 1, got {args.shift_test}")
@@ -76,8 +77,8 @@ def main() -> None:
             "class-colour painting": (painted(test.masks, colours), test.masks),
             "shuffled-colour painting": (painted(test.masks, shuffled_colours(colours)), test.masks),
             "uniform noise": (noise, test.masks)}
-    if args.val_only:
-        sets = {"real val (held-out pairs)": sets["real val (held-out pairs)"]}
+    if args.real_only:
+        sets = {name: pair for name, pair in sets.items() if name.startswith("real")}
     print(f"judge {args.judge} ({judge.digest}), reference: {len(train.images)} train images, "
           f"size {judge.width}x{judge.height}, test-time flip {'on' if judge.flip_test else 'off'}, "
           f"shift steps {list(judge.shift_test) or 'none'}\n")

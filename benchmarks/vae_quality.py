@@ -2,7 +2,10 @@
 """Reconstruction quality of a trained VAE against the bicubic baseline at the same factor f.
 
 For every image of a split (default: val, the split the trainer never saw): PSNR and SSIM of
-decode(mode(encode(x))) and of bicubic down by f then up, both on uint8 RGB images. Prints a table.
+decode(mode(encode(x))), of bicubic down by f then up, and of the linear patch PCA with as many
+components per f x f patch as the VAE has latent channels (fitted on the first --pca-images train
+images, as the trainer's patch path is; what a linear map keeps at the same compression), all on
+uint8 RGB images. Prints a table.
 
 Example:
     python benchmarks/vae_quality.py --vae runs/vae_small/vae.safetensors --data data/synth256
@@ -36,26 +39,36 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="default: %(default)s")
     parser.add_argument("--weights", choices=("auto", "ema", "raw"), default="auto",
                         help="auto: EMA weights when the checkpoint has them (default: %(default)s)")
+    parser.add_argument("--pca-images", type=int, default=256,
+                        help="train images the PCA baseline is fitted on; 0: no PCA row (default: %(default)s)")
     parser.add_argument("--json", help="also write the numbers to this JSON file")
-    return parser.parse_args()
+    args = parser.parse_args()
+    if args.pca_images < 0:
+        parser.error(f"--pca-images must be >= 0, got {args.pca_images}")
+    return args
 
 
-def evaluate(vae, dataset, factor: int, batch_size: int, limit: int | None) -> dict:
-    """Mean PSNR/SSIM of the VAE and of the bicubic round trip over the dataset's images."""
+def evaluate(vae, dataset, factor: int, batch_size: int, limit: int | None, pca=None) -> dict:
+    """Mean PSNR/SSIM of the VAE, of the bicubic round trip and (given a vae.patch_pca.PatchPCA) of
+    the PCA round trip over the dataset's images."""
     from lsgen.data.io import from_model_image  # noqa: PLC0415
     from vae.latents import batches  # noqa: PLC0415
     from vae.metrics import bicubic_round_trip, psnr, ssim  # noqa: PLC0415
+    from vae.patch_pca import pca_round_trip  # noqa: PLC0415
     from vae.train import reconstruct  # noqa: PLC0415
 
-    scores = {"vae_psnr": [], "vae_ssim": [], "bicubic_psnr": [], "bicubic_ssim": []}
+    methods = ("vae", "bicubic") + (("pca",) if pca is not None else ())
+    scores = {f"{m}_{k}": [] for m in methods for k in ("psnr", "ssim")}
     for images in batches(dataset, batch_size, limit):
-        for original, recon in zip(images, reconstruct(vae, images, batch_size)):
-            ref, out = from_model_image(original), from_model_image(recon)
-            base = bicubic_round_trip(ref, factor)
-            scores["vae_psnr"].append(psnr(ref, out))
-            scores["vae_ssim"].append(ssim(ref, out))
-            scores["bicubic_psnr"].append(psnr(ref, base))
-            scores["bicubic_ssim"].append(ssim(ref, base))
+        linear = pca_round_trip(images, pca, factor) if pca is not None else [None] * len(images)
+        for original, recon, projected in zip(images, reconstruct(vae, images, batch_size), linear):
+            ref = from_model_image(original)
+            outputs = {"vae": from_model_image(recon), "bicubic": bicubic_round_trip(ref, factor)}
+            if pca is not None:
+                outputs["pca"] = from_model_image(projected)
+            for method, out in outputs.items():
+                scores[f"{method}_psnr"].append(psnr(ref, out))
+                scores[f"{method}_ssim"].append(ssim(ref, out))
     result = {k: float(np.mean(v)) for k, v in scores.items()}
     result["images"] = len(scores["vae_psnr"])
     return result
@@ -71,9 +84,12 @@ def table(result: dict, meta: dict, factor: int, channels: int) -> str:
         f"1/{latent_ratio:g} of RGB | {result['vae_psnr']:.2f} | {result['vae_ssim']:.4f} |",
         f"| bicubic down x{factor}, up x{factor} | 1/{factor * factor} of RGB | {result['bicubic_psnr']:.2f} | "
         f"{result['bicubic_ssim']:.4f} |",
-        f"| VAE - bicubic | | {result['vae_psnr'] - result['bicubic_psnr']:+.2f} | "
-        f"{result['vae_ssim'] - result['bicubic_ssim']:+.4f} |",
     ]
+    if "pca_psnr" in result:
+        rows.append(f"| linear patch PCA, {channels} components per {factor}x{factor} patch | 1/{latent_ratio:g} of RGB | "
+                    f"{result['pca_psnr']:.2f} | {result['pca_ssim']:.4f} |")
+    rows.append(f"| VAE - bicubic | | {result['vae_psnr'] - result['bicubic_psnr']:+.2f} | "
+                f"{result['vae_ssim'] - result['bicubic_ssim']:+.4f} |")
     return "\n".join(rows)
 
 
@@ -93,7 +109,13 @@ def main() -> None:
     dataset = ImageSplit(data, args.split)
     start = time.time()
     factor = vae.cfg.downsample_factor
-    result = evaluate(vae, dataset, factor, args.batch_size, args.limit)
+    pca = None
+    if args.pca_images > 0:
+        from vae.patch_pca import fit_patch_pca  # noqa: PLC0415
+        train = ImageSplit(data, "train")
+        sample = np.stack([train.load(i)["image"] for i in range(min(args.pca_images, len(train)))])
+        pca = fit_patch_pca(sample, factor, vae.cfg.latent_channels)
+    result = evaluate(vae, dataset, factor, args.batch_size, args.limit, pca)
     print(f"{args.vae} on {args.data} {args.split} split, {result['images']} images at {width}x{height} "
           f"({time.time() - start:.0f} s)")
     print(table(result, meta, factor, vae.cfg.latent_channels))

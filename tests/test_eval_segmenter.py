@@ -44,6 +44,11 @@ def test_shipped_configs_load():
         assert isinstance(sections["model"], SegmenterConfig)
     assert sections["data"].root == "data/synth-bench" and (sections["data"].width, sections["data"].height) == (128, 96)
     assert (sections["augment"].shift, sections["augment"].gamma, sections["augment"].saturation) == (4, 0.25, 0.25)
+    v13, v20 = (load_config(f"configs/segmenter/small-{v}.json", SECTIONS) for v in ("v13", "v20"))
+    assert tuple(v20["model"].shift_test) == (4, 2, 1) and v20["model"].flip_test
+    assert {k: v for k, v in v20["model"].__dict__.items() if k != "shift_test"} == \
+        {k: v for k, v in v13["model"].__dict__.items() if k != "shift_test"}       # training is v13's
+    assert all(v20[s] == v13[s] for s in ("train", "optim", "data", "loss", "augment"))
 
 
 def test_training_learns_colour_coded_classes_and_judge_loads_checkpoint(tiny_2023, tmp_path):

@@ -15,7 +15,7 @@ from lsgen.runtime import jt
 from conftest import REPO
 from vae.latents import load_vae
 from vae.model import AutoencoderKL, VAEConfig, space_to_channel
-from vae.patch_pca import fit_patch_pca, image_patches, init_patch_path
+from vae.patch_pca import fit_patch_pca, image_patches, init_patch_path, patches_to_images, pca_round_trip
 from vae.train import SECTIONS, ImageSplit, train
 
 TINY = dict(base_channels=8, norm_groups=4, num_res_blocks=1, channel_mult=(1, 2, 2), latent_channels=6)
@@ -38,6 +38,15 @@ def test_patch_vectors_follow_space_to_channel_order():
     np.testing.assert_array_equal(image_patches(images, 4), cells.transpose(0, 2, 3, 1).reshape(-1, 48))
     with pytest.raises(ValueError, match="divisible"):
         image_patches(images[:, :, :22], 4)
+
+
+def test_full_rank_pca_round_trip_is_the_identity():
+    images = smooth_images(3)
+    np.testing.assert_array_equal(patches_to_images(image_patches(images, 4), images.shape, 4), images)
+    full = fit_patch_pca(images, 4, 48)
+    np.testing.assert_allclose(pca_round_trip(images, full, 4), images, atol=1e-5)
+    low = pca_round_trip(images, fit_patch_pca(images, 4, 2), 4)
+    assert low.shape == images.shape and 1e-4 < np.abs(low - images).mean()
 
 
 def test_pca_matches_a_numpy_svd():

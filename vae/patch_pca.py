@@ -40,6 +40,21 @@ def image_patches(images: np.ndarray, f: int) -> np.ndarray:
     return blocks.reshape(-1, c * f * f)
 
 
+def patches_to_images(patches: np.ndarray, shape: tuple[int, int, int, int], f: int) -> np.ndarray:
+    """The inverse of image_patches: (N * H/f * W/f, C*f*f) -> images of `shape` (N, C, H, W)."""
+    n, c, h, w = shape
+    blocks = patches.reshape(n, h // f, w // f, c, f, f).transpose(0, 3, 1, 4, 2, 5)
+    return blocks.reshape(n, c, h, w)
+
+
+def pca_round_trip(images: np.ndarray, pca: PatchPCA, f: int) -> np.ndarray:
+    """The linear patch autoencoder alone: each f x f patch of images (N, C, H, W) projected on the
+    PCA's components and back (rank-C reconstruction), clipped to [-1, 1]."""
+    centred = image_patches(np.asarray(images, np.float64), f) - pca.mean
+    recon = centred @ pca.components @ pca.components.T + pca.mean
+    return np.clip(patches_to_images(recon, images.shape, f), -1.0, 1.0).astype(np.float32)
+
+
 def fit_patch_pca(images: np.ndarray, f: int, components: int) -> PatchPCA:
     """Top `components` principal components of the f x f patches of images (N, C, H, W) in
     [-1, 1], computed in float64."""
