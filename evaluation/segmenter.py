@@ -205,11 +205,11 @@ class Block(nn.Module):
         self.attn = EfficientAttention(width, heads, sr_ratio)
         self.norm2 = nn.LayerNorm(width)
         self.ffn = MixFFN(width, mlp_ratio)
-        self.drop_path = drop_path
+        self.drop_prob = drop_path
 
     def _residual(self, branch, shape):
-        if self.drop_path > 0 and self.is_training():
-            return drop_path(branch, shape[0], self.drop_path)
+        if self.drop_prob > 0 and self.is_training():
+            return drop_path(branch, shape[0], self.drop_prob)
         return branch
 
     def execute(self, tokens, shape):
