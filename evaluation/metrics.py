@@ -23,13 +23,22 @@ def pixel_accuracy(gt: np.ndarray, pred: np.ndarray) -> float:
     return float((gt == pred).sum() / gt.size)
 
 
+def _window_extreme(ids: np.ndarray, radius: int, reduce) -> np.ndarray:
+    """Min or max (reduce = np.minimum / np.maximum) of (..., H, W) over the (2r+1)^2 window around
+    each pixel, the frame extended by its edge values; separable: rows, then columns."""
+    h, w = ids.shape[-2:]
+    pad = [(0, 0)] * (ids.ndim - 2) + [(radius, radius), (radius, radius)]
+    padded = np.pad(ids, pad, mode="edge")
+    rows = reduce.reduce([padded[..., dy:dy + h, :] for dy in range(2 * radius + 1)])
+    return reduce.reduce([rows[..., dx:dx + w] for dx in range(2 * radius + 1)])
+
+
 def boundary_band(mask_ids: np.ndarray, radius: int = 2) -> np.ndarray:
-    """(H, W) int class ids -> (H, W) bool: pixels within `radius` (Chebyshev distance) of a pixel of
-    another class, i.e. where the (2r+1)^2 window around the pixel holds more than one class."""
+    """(..., H, W) int class ids (one map or a batch) -> bool of the same shape: pixels within
+    `radius` (Chebyshev distance) of a pixel of another class, i.e. where the (2r+1)^2 window around
+    the pixel holds more than one class (the frame's edge adds no class)."""
     mask_ids = np.asarray(mask_ids)
-    padded = np.pad(mask_ids, radius, mode="edge")
-    windows = np.lib.stride_tricks.sliding_window_view(padded, (2 * radius + 1, 2 * radius + 1))
-    return windows.min(axis=(-2, -1)) != windows.max(axis=(-2, -1))
+    return _window_extreme(mask_ids, radius, np.minimum) != _window_extreme(mask_ids, radius, np.maximum)
 
 
 def boundary_accuracy(gt: np.ndarray, pred: np.ndarray, radius: int = 2) -> float | None:

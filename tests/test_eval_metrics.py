@@ -111,6 +111,8 @@ def test_boundary_band_matches_brute_force_and_accuracy_reads_it():
                 window = mask[max(0, y - radius):y + radius + 1, max(0, x - radius):x + radius + 1]
                 expected[y, x] = len(np.unique(window)) > 1
         assert np.array_equal(band, expected)
+    batch = np.stack([mask, np.full((7, 9), 2), mask[::-1]])               # a batch = the maps one by one
+    assert np.array_equal(boundary_band(batch, 2), np.stack([boundary_band(m, 2) for m in batch]))
     flat = np.full((6, 8), 4)
     assert not boundary_band(flat).any() and boundary_accuracy(flat, flat) is None
     halves = np.zeros((6, 8), int)

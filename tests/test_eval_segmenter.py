@@ -238,21 +238,38 @@ def test_judge_without_flip_test_in_its_config_keeps_single_view_scores(tmp_path
 
 # --- edge-weighted cross-entropy (SegLossConfig, judge v9) -------------------------------------------
 @pytest.mark.parametrize("radius", [1, 2])
-def test_edge_band_equals_the_metrics_boundary_band(radius):
+def test_edge_weights_are_one_plus_the_weight_on_the_boundary_band(radius):
     from evaluation.metrics import boundary_band
-    from evaluation.train_segmenter import edge_band
+    from evaluation.train_segmenter import SegLossConfig, edge_weights
 
     rng = np.random.default_rng(radius)
     ids = np.kron(rng.integers(0, 4, (2, 5, 6)), np.ones((1, 3, 3), np.int64))      # blocks of 3x3 pixels
     ids[1] = 2                                                                       # one image with no edge
-    got = edge_band(jt.array(np.eye(5, dtype=np.float32)[ids].transpose(0, 3, 1, 2)), radius).numpy()
-    expected = np.stack([boundary_band(m, radius) for m in ids]).astype(np.float32)
-    np.testing.assert_array_equal(got, expected)
-    assert 0 < expected[0].mean() < 1 and expected[1].sum() == 0
+    got = edge_weights(ids, SegLossConfig(edge_weight=2.5, edge_radius=radius))
+    band = np.stack([boundary_band(m, radius) for m in ids])
+    assert got.dtype == np.float32 and got.shape == ids.shape
+    np.testing.assert_array_equal(got, np.where(band, 3.5, 1.0))
+    assert 0 < band[0].mean() < 1 and band[1].sum() == 0
+    assert edge_weights(ids, SegLossConfig()) is None and edge_weights(ids, None) is None
+
+
+def test_training_batches_carry_the_edge_weights_of_their_labels():
+    from lsgen.config import load_config
+    from evaluation.train_segmenter import SECTIONS, SegLossConfig, edge_weights, make_task
+
+    s = load_config("configs/segmenter/tiny.json", SECTIONS)
+    ids = np.kron(np.random.default_rng(3).integers(0, 4, (2, 4, 4)), np.ones((1, 6, 8), np.int64))
+    batch = {"image": np.zeros((2, 3, 24, 32), np.float32), "mask_ids": ids,
+             "mask_onehot": np.eye(29, dtype=np.float32)[ids].transpose(0, 3, 1, 2)}
+    loss = SegLossConfig(edge_weight=2.0)
+    weighted = make_task(s["model"], s["optim"], s["train"], s["data"], loss).to_batch(batch)
+    np.testing.assert_array_equal(weighted["pixel_weights"].numpy(), edge_weights(ids, loss))
+    plain = make_task(s["model"], s["optim"], s["train"], s["data"], SegLossConfig()).to_batch(batch)
+    assert set(plain) == {"image", "mask_onehot"}
 
 
 def test_weighted_cross_entropy_is_the_weighted_mean_and_edges_weigh_more():
-    from evaluation.train_segmenter import SegLossConfig, pixel_cross_entropy, segmentation_loss
+    from evaluation.train_segmenter import SegLossConfig, edge_weights, pixel_cross_entropy, segmentation_loss
 
     rng = np.random.default_rng(4)
     logits = rng.normal(0, 2, (2, 5, 4, 6)).astype(np.float32)
@@ -277,8 +294,9 @@ def test_weighted_cross_entropy_is_the_weighted_mean_and_edges_weigh_more():
     edge_logits[:, :, :, 3:5] = edge_logits[:, ::-1, :, 3:5]                          # columns 3, 4 wrong
     mask = jt.array(np.eye(2, dtype=np.float32)[halves].transpose(0, 3, 1, 2))
     images = jt.zeros((1, 3, 8, 8))
+    weights = jt.array(edge_weights(halves, SegLossConfig(edge_weight=2.0, edge_radius=1)))
     plain = segmentation_loss(EdgeWrong(), images, mask)["loss"].item()
-    weighted = segmentation_loss(EdgeWrong(), images, mask, SegLossConfig(edge_weight=2.0, edge_radius=1))["loss"].item()
+    weighted = segmentation_loss(EdgeWrong(), images, mask, pixel_weights=weights)["loss"].item()
     assert weighted > 1.5 * plain
 
 
@@ -392,3 +410,39 @@ def test_judge_with_shift_test_predicts_the_argmax_of_the_averaged_logits(tmp_pa
     np.testing.assert_allclose(feats, plain_feats, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(judge.features(images), plain_feats, rtol=1e-5, atol=1e-6)
     assert (plain_preds != preds).any()
+
+
+def test_fuse_by_sum_computes_the_concat_decoders_functions():
+    """A concat decoder's weights folded into fuse_by_sum form (M_i = F_i L_i, the lateral biases
+    moved into the BatchNorm's running mean) give the same logits in evaluation."""
+    concat = Segmenter(SegmenterConfig(**{**TINY_V2.__dict__, "dropout": 0.0}))
+    summed = Segmenter(SegmenterConfig(**{**TINY_V2.__dict__, "dropout": 0.0, "fuse_by_sum": True}))
+    params = {k: v.numpy() for k, v in concat.state_dict().items()}
+    names = set(summed.state_dict())
+    assert names == {k for k in params if k != "fuse.0.weight" and not k.startswith("lateral.") or
+                     k.startswith("lateral.") and k.endswith("weight")} - {k for k in params if k.startswith("fuse.1.")} \
+        | {k.replace("fuse.1.", "fuse.0.") for k in params if k.startswith("fuse.1.")}
+    rng = np.random.default_rng(7)
+    dw, n = TINY_V2.decoder_width, len(TINY_V2.widths)
+    params["fuse.1.running_mean"] = rng.normal(0, 0.5, dw).astype(np.float32)
+    params["fuse.1.running_var"] = rng.uniform(0.5, 2.0, dw).astype(np.float32)
+    for i in range(n):
+        params[f"lateral.{i}.bias"] = rng.normal(0, 0.5, dw).astype(np.float32)
+    concat.load_parameters(params)
+    fuse = params["fuse.0.weight"][:, :, 0, 0]
+    folded = {k: v for k, v in params.items() if k in names and not k.startswith(("lateral.", "fuse."))}
+    shift = np.zeros(dw, np.float32)
+    for i in range(n):
+        block = fuse[:, (n - 1 - i) * dw:(n - i) * dw]                 # concat order: deepest stage first
+        lateral = params[f"lateral.{i}.weight"][:, :, 0, 0]
+        folded[f"lateral.{i}.weight"] = (block @ lateral)[:, :, None, None]
+        shift += block @ params[f"lateral.{i}.bias"]
+    for key in ("weight", "bias", "running_var"):
+        folded[f"fuse.0.{key}"] = params[f"fuse.1.{key}"]
+    folded["fuse.0.running_mean"] = params["fuse.1.running_mean"] - shift
+    summed.load_parameters(folded)
+    concat.eval(), summed.eval()
+    x = _images()
+    with jt.no_grad():
+        np.testing.assert_allclose(summed(x).numpy(), concat(x).numpy(), atol=1e-4)
+    assert sum(v.size for v in folded.values()) < sum(v.size for v in params.values())
