@@ -49,6 +49,11 @@ def test_shipped_configs_load():
     assert {k: v for k, v in v20["model"].__dict__.items() if k != "shift_test"} == \
         {k: v for k, v in v13["model"].__dict__.items() if k != "shift_test"}       # training is v13's
     assert all(v20[s] == v13[s] for s in ("train", "optim", "data", "loss", "augment"))
+    v21 = load_config("configs/segmenter/small-v21.json", SECTIONS)
+    assert v21["model"].fuse_by_sum and v21["train"].steps == 5200
+    assert {k: v for k, v in v21["model"].__dict__.items() if k != "fuse_by_sum"} == \
+        {k: v for k, v in v20["model"].__dict__.items() if k != "fuse_by_sum"}      # v20's network and judging
+    assert all(v21[s] == v20[s] for s in ("optim", "data", "loss", "augment"))
 
 
 def test_training_learns_colour_coded_classes_and_judge_loads_checkpoint(tiny_2023, tmp_path):
