@@ -23,7 +23,7 @@ Options beyond SegFormer (their defaults build the original judge, so its checkp
   dropped for a whole image with a probability rising linearly over the blocks from 0 to
   `drop_path`, and kept branches are scaled by 1/(1-p); the identity at evaluation;
 - `fuse_by_sum`: the decoder's concatenation and fusing 1x1 conv replaced by their equal, a sum of
-  per-stage projections (Segmenter.decode; the same functions, ~6% of a training step less);
+  per-stage projections (Segmenter.decode; the same functions, 12% of a v13 training step less);
 - `flip_test`: the judge (evaluation.judge.Judge) predicts from the mean of the logits of the image
   and of its horizontal mirror (test-time flip augmentation; training is unchanged). Stored in the
   config so that a judge checkpoint alone fixes how it scores;
